@@ -1,0 +1,106 @@
+#include "actors/health.hpp"
+
+#include "telemetry/metrics.hpp"
+
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <caf/sec.hpp>
+
+namespace clean {
+
+namespace {
+
+using self_ptr = health_actor::stateful_pointer<health_state>;
+
+readiness_report make_report(self_ptr self) {
+  auto& st = self->state;
+  readiness_report r;
+  r.shutting_down = st.shutting_down;
+  r.migrations_head = st.config.migrations_head;
+  if (st.last) {
+    r.database = *st.last;
+    r.database_age_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - st.last_at).count();
+  } else {
+    r.database.error = "no probe has completed yet";
+  }
+  return r;
+}
+
+void record(self_ptr self, const db_probe_result& result) {
+  auto& st = self->state;
+  st.probe_in_flight = false;
+  st.last = result;
+  st.last_at = self->clock().now();
+  if (auto* m = st.config.metrics) {
+    st.database_up->Set(result.ok ? 1 : 0);
+    st.migrations_up->Set(result.ok && result.schema_version >= st.config.migrations_head ? 1 : 0);
+    if (result.ok) {
+      m->db_probe_seconds->Observe(result.latency_ms / 1000.0);
+      m->migrations_current->Set(static_cast<double>(result.schema_version));
+    }
+  }
+  auto report = make_report(self);
+  for (auto& rp : st.waiting)
+    rp.deliver(report);
+  st.waiting.clear();
+}
+
+void start_probe(self_ptr self) {
+  auto& st = self->state;
+  if (st.probe_in_flight)
+    return;
+  st.probe_in_flight = true;
+  auto timeout = st.config.probe_timeout;
+  auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    (self->clock().now() + timeout).time_since_epoch())
+                    .count();
+  self->request(st.worker, timeout, probe_atom::value, int64_t{deadline})
+    .then([self](db_probe_result& r) { record(self, r); },
+          [self, timeout](caf::error& err) {
+            db_probe_result r;
+            r.latency_ms = static_cast<double>(timeout.count());
+            r.error = err == caf::sec::request_timeout
+                        ? "no answer from the database within " + std::to_string(timeout.count()) + " ms"
+                        : "probe worker failed: " + self->system().render(err);
+            record(self, r);
+          });
+}
+
+bool fresh(self_ptr self, std::chrono::milliseconds window) {
+  auto& st = self->state;
+  return st.last && self->clock().now() - st.last_at < window;
+}
+
+} // namespace
+
+health_actor::behavior_type health(self_ptr self, health_config config, db_probe_actor worker) {
+  self->state.config = config;
+  self->state.worker = std::move(worker);
+  if (auto* m = config.metrics) {
+    self->state.database_up = &m->check_up->Add({{"check", "database"}});
+    self->state.migrations_up = &m->check_up->Add({{"check", "migrations"}});
+    m->migrations_head->Set(static_cast<double>(config.migrations_head));
+  }
+  self->send(self, tick_atom::value);
+  return {
+    [self](readyz_atom) -> caf::result<readiness_report> {
+      if (fresh(self, self->state.config.reuse_window))
+        return make_report(self);
+      auto rp = self->make_response_promise<readiness_report>();
+      self->state.waiting.push_back(rp);
+      start_probe(self);
+      return rp;
+    },
+    [self](drain_atom) { self->state.shutting_down = true; },
+    [self](tick_atom) {
+      if (!fresh(self, self->state.config.refresh_interval))
+        start_probe(self);
+      self->delayed_send(self, self->state.config.refresh_interval, tick_atom::value);
+    },
+  };
+}
+
+} // namespace clean

@@ -1,0 +1,63 @@
+#pragma once
+
+// The service's message vocabulary: atoms, message types and typed actor
+// interfaces, in one place so every actor speaks the same language.
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace clean {
+
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using readyz_atom = caf::atom_constant<caf::atom("readyz")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// One round trip to PostgreSQL as seen by the readiness probe.
+struct db_probe_result {
+  bool ok = false;
+  double latency_ms = 0;
+  /// Highest applied migration (0 when none or unknown).
+  int64_t schema_version = 0;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_probe_result& x) {
+  return f(caf::meta::type_name("db_probe_result"), x.ok, x.latency_ms, x.schema_version, x.error);
+}
+
+/// What `/readyz` reports. The HTTP layer renders it; `ok` flags are decided
+/// here so every consumer agrees.
+struct readiness_report {
+  bool shutting_down = false;
+  db_probe_result database;
+  /// Age of the database result in milliseconds (0 = measured for this call).
+  int64_t database_age_ms = 0;
+  int64_t migrations_head = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, readiness_report& x) {
+  return f(caf::meta::type_name("readiness_report"), x.shutting_down, x.database, x.database_age_ms,
+           x.migrations_head);
+}
+
+/// Runs blocking database probes on its own thread (spawned `detached`).
+/// The argument is the caller's deadline (steady clock, ns): a probe that
+/// queued behind a hung one and is already late is skipped, not run.
+using db_probe_actor =
+  caf::typed_actor<caf::replies_to<probe_atom, int64_t>::with<db_probe_result>>;
+
+/// Aggregates readiness: answers `/readyz` within its deadline even when the
+/// database hangs, shares one in-flight probe between concurrent callers, and
+/// turns unready once shutdown begins.
+using health_actor = caf::typed_actor<caf::replies_to<readyz_atom>::with<readiness_report>,
+                                      caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>>;
+
+} // namespace clean

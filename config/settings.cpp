@@ -1,0 +1,237 @@
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+
+extern char** environ;
+
+namespace clean::config {
+
+namespace {
+
+/// Collects errors while reading variables so one run reports every bad value.
+class reader {
+public:
+  explicit reader(const environment& env) : env_(env) {}
+
+  const std::string* raw(const char* name) const {
+    auto i = env_.find(name);
+    return i == env_.end() || i->second.empty() ? nullptr : &i->second;
+  }
+
+  void fail(const char* name, const std::string& value, const std::string& accepts) {
+    errors_.push_back(std::string{name} + "=\"" + value + "\" is invalid: expected " + accepts);
+  }
+
+  template <class T>
+  void integer(const char* name, T& out, long long lo, long long hi) {
+    auto v = raw(name);
+    if (!v)
+      return;
+    long long parsed = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), parsed);
+    if (ec != std::errc{} || end != v->data() + v->size() || parsed < lo || parsed > hi) {
+      fail(name, *v, "an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+      return;
+    }
+    out = static_cast<T>(parsed);
+  }
+
+  /// Seconds, fractional allowed ("2.5"), stored at millisecond precision.
+  void seconds(const char* name, std::chrono::milliseconds& out, double lo, double hi) {
+    auto v = raw(name);
+    if (!v)
+      return;
+    char* end = nullptr;
+    errno = 0;
+    double parsed = std::strtod(v->c_str(), &end);
+    if (errno != 0 || end != v->c_str() + v->size() || !std::isfinite(parsed) || parsed < lo
+        || parsed > hi) {
+      fail(name, *v, "a number of seconds from " + trim_number(lo) + " to " + trim_number(hi));
+      return;
+    }
+    out = std::chrono::milliseconds{static_cast<long long>(std::llround(parsed * 1000))};
+  }
+
+  void whole_seconds(const char* name, std::chrono::seconds& out, long long lo, long long hi) {
+    long long value = out.count();
+    integer(name, value, lo, hi);
+    out = std::chrono::seconds{value};
+  }
+
+  template <class T>
+  void choice(const char* name, T& out, std::initializer_list<std::pair<const char*, T>> options) {
+    auto v = raw(name);
+    if (!v)
+      return;
+    std::string accepts;
+    for (auto& [text, value] : options) {
+      if (*v == text) {
+        out = value;
+        return;
+      }
+      accepts += (accepts.empty() ? "one of " : ", ") + std::string{text};
+    }
+    fail(name, *v, accepts);
+  }
+
+  void boolean(const char* name, bool& out) {
+    choice(name, out, {{"true", true}, {"false", false}, {"1", true}, {"0", false}});
+  }
+
+  std::vector<std::string> take_errors() { return std::move(errors_); }
+
+private:
+  static std::string trim_number(double x) {
+    auto s = std::to_string(x);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.')
+      s.pop_back();
+    return s;
+  }
+
+  const environment& env_;
+  std::vector<std::string> errors_;
+};
+
+bool valid_database_url(const std::string& url) {
+  // libpq accepts URIs and key=value connection strings; anything else is a typo.
+  return url.starts_with("postgresql://") || url.starts_with("postgres://")
+         || url.find('=') != std::string::npos;
+}
+
+std::vector<std::string> split_tokens(const std::string& raw) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= raw.size()) {
+    auto comma = raw.find(',', start);
+    if (comma == std::string::npos)
+      comma = raw.size();
+    out.push_back(raw.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool valid_token(const std::string& t) {
+  return !t.empty()
+         && std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+void read_metrics_tokens(reader& r, settings& s) {
+  auto v = r.raw("METRICS_TOKEN");
+  if (!v)
+    return;
+  auto tokens = split_tokens(*v);
+  if (tokens.size() > 2 || !std::all_of(tokens.begin(), tokens.end(), valid_token)) {
+    // Never echo a secret back, not even a malformed one.
+    r.fail("METRICS_TOKEN", "<redacted>",
+           "one token, or two separated by a comma during a rotation, of printable "
+           "non-space characters");
+    return;
+  }
+  s.metrics_tokens = std::move(tokens);
+}
+
+} // namespace
+
+parse_result parse_settings(const environment& env) {
+  settings s;
+  reader r{env};
+  r.choice("APP_ENV", s.env,
+           {{"development", app_env::development}, {"production", app_env::production}});
+  // Defaults that depend on the environment are set before the explicit values.
+  s.log_fmt = s.production() ? log_format::json : log_format::text;
+  s.shutdown_drain = s.production() ? std::chrono::milliseconds{5000} : std::chrono::milliseconds{0};
+
+  if (auto host = r.raw("HOST"))
+    s.host = *host;
+  r.integer("PORT", s.port, 0, 65535);
+
+  if (auto url = r.raw("DATABASE_URL")) {
+    if (valid_database_url(*url))
+      s.database_url = *url;
+    else
+      r.fail("DATABASE_URL", "<redacted>",
+             "a postgresql:// URI or a libpq key=value connection string");
+  }
+  r.integer("DATABASE_POOL_SIZE", s.database_pool_size, 1, 1000);
+  r.integer("DATABASE_MAX_OVERFLOW", s.database_max_overflow, 0, 1000);
+  r.seconds("DATABASE_POOL_TIMEOUT_SECONDS", s.database_pool_timeout, 0.01, 300);
+
+  read_metrics_tokens(r, s);
+
+  r.choice("LOG_LEVEL", s.log_level,
+           {{"trace", std::string{"trace"}},
+            {"debug", std::string{"debug"}},
+            {"info", std::string{"info"}},
+            {"warn", std::string{"warn"}},
+            {"error", std::string{"error"}},
+            {"critical", std::string{"critical"}},
+            {"off", std::string{"off"}}});
+  r.choice("LOG_FORMAT", s.log_fmt, {{"json", log_format::json}, {"text", log_format::text}});
+  r.boolean("ACCESS_LOG", s.access_log);
+
+  r.integer("HTTP_MAX_BODY_BYTES", s.http_max_body_bytes, 1, 1LL << 30);
+  r.integer("HTTP_MAX_HEADER_BYTES", s.http_max_header_bytes, 1024, 1LL << 20);
+  r.whole_seconds("HTTP_READ_TIMEOUT_SECONDS", s.http_read_timeout, 1, 3600);
+  r.whole_seconds("HTTP_IDLE_TIMEOUT_SECONDS", s.http_idle_timeout, 1, 3600);
+  r.integer("HTTP_MAX_CONNECTIONS", s.http_max_connections, 1, 1000000);
+  r.integer("HTTP_IO_THREADS", s.http_io_threads, 1, 64);
+  r.integer("ACTOR_THREADS", s.actor_threads, 1, 64);
+
+  r.seconds("SHUTDOWN_DRAIN_SECONDS", s.shutdown_drain, 0, 300);
+  r.seconds("SHUTDOWN_TIMEOUT_SECONDS", s.shutdown_timeout, 0, 600);
+  r.seconds("READYZ_DB_TIMEOUT_SECONDS", s.readyz_db_timeout, 0.05, 5);
+
+  parse_result result;
+  result.errors = r.take_errors();
+  if (result.errors.empty())
+    result.value = std::move(s);
+  return result;
+}
+
+environment process_environment() {
+  environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry{*e};
+    auto eq = entry.find('=');
+    if (eq != std::string_view::npos)
+      env.emplace(std::string{entry.substr(0, eq)}, std::string{entry.substr(eq + 1)});
+  }
+  return env;
+}
+
+const std::vector<variable_doc>& documented_variables() {
+  static const std::vector<variable_doc> docs{
+    {"APP_ENV", "development", "development | production (production enforces secrets)"},
+    {"HOST", "127.0.0.1", "address to listen on"},
+    {"PORT", "8080", "TCP port to listen on (0 = any free port)"},
+    {"DATABASE_URL", "(none)", "libpq URI or key=value string; required by serve and migrate"},
+    {"DATABASE_POOL_SIZE", "8", "steady database connections (1-1000)"},
+    {"DATABASE_MAX_OVERFLOW", "4", "extra connections under load (0-1000)"},
+    {"DATABASE_POOL_TIMEOUT_SECONDS", "5", "longest wait for a pooled connection"},
+    {"METRICS_TOKEN", "(none)", "bearer token for /metrics; two comma-separated during rotation"},
+    {"LOG_LEVEL", "info", "trace | debug | info | warn | error | critical | off"},
+    {"LOG_FORMAT", "text (json in production)", "json | text"},
+    {"ACCESS_LOG", "true", "one log line per HTTP request"},
+    {"HTTP_MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
+    {"HTTP_MAX_HEADER_BYTES", "16384", "larger request headers get 431"},
+    {"HTTP_READ_TIMEOUT_SECONDS", "10", "a request must arrive completely within this"},
+    {"HTTP_IDLE_TIMEOUT_SECONDS", "60", "idle keep-alive connections are closed after this"},
+    {"HTTP_MAX_CONNECTIONS", "10000", "connections beyond this get 503 and are closed"},
+    {"HTTP_IO_THREADS", "1", "threads running the HTTP event loop"},
+    {"ACTOR_THREADS", "2", "CAF scheduler worker threads"},
+    {"SHUTDOWN_DRAIN_SECONDS", "0 (5 in production)",
+     "after SIGTERM, /readyz reports 503 this long before the listener closes"},
+    {"SHUTDOWN_TIMEOUT_SECONDS", "20", "longest wait for in-flight requests at shutdown"},
+    {"READYZ_DB_TIMEOUT_SECONDS", "0.8", "deadline of the database round trip behind /readyz"},
+  };
+  return docs;
+}
+
+} // namespace clean::config

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clean::config {
+
+enum class app_env { development, production };
+enum class log_format { json, text };
+
+/// Everything the service reads from its environment, parsed and validated once
+/// at start-up. Immutable afterwards: components receive the slice they need.
+struct settings {
+  app_env env = app_env::development;
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+
+  /// Empty when DATABASE_URL is unset; commands that need a database refuse to
+  /// start without it (see `require_database`).
+  std::string database_url;
+  int database_pool_size = 8;
+  int database_max_overflow = 4;
+  std::chrono::milliseconds database_pool_timeout{5000};
+
+  /// Accepted scrape tokens (zero, one, or two during a rotation).
+  std::vector<std::string> metrics_tokens;
+
+  std::string log_level = "info";
+  log_format log_fmt = log_format::text;
+  bool access_log = true;
+
+  size_t http_max_body_bytes = 1024 * 1024;
+  size_t http_max_header_bytes = 16 * 1024;
+  std::chrono::seconds http_read_timeout{10};
+  std::chrono::seconds http_idle_timeout{60};
+  size_t http_max_connections = 10000;
+  int http_io_threads = 1;
+  int actor_threads = 2;
+
+  std::chrono::milliseconds shutdown_drain{0};
+  std::chrono::milliseconds shutdown_timeout{20000};
+  std::chrono::milliseconds readyz_db_timeout{800};
+
+  bool production() const { return env == app_env::production; }
+};
+
+/// The outcome of parsing: settings, or one message per bad variable, each
+/// naming the variable and what it accepts.
+struct parse_result {
+  std::optional<settings> value;
+  std::vector<std::string> errors;
+};
+
+using environment = std::map<std::string, std::string>;
+
+/// Parses and validates `env` (variable name -> value).
+parse_result parse_settings(const environment& env);
+
+/// Snapshot of the process environment, taken once in `main`.
+environment process_environment();
+
+/// Describes every variable for `--help` and the README.
+struct variable_doc {
+  const char* name;
+  const char* default_value;
+  const char* meaning;
+};
+const std::vector<variable_doc>& documented_variables();
+
+} // namespace clean::config

@@ -1,0 +1,171 @@
+#include "telemetry/logging.hpp"
+
+#include "config/settings.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+
+namespace clean::telemetry {
+
+namespace {
+
+std::atomic<bool> json_mode{false};
+
+std::string timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
+                     static_cast<int>(ms.count()));
+}
+
+void append_value_json(std::string& out, const field& f) {
+  std::visit(
+    [&](auto&& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::string_view>) {
+        out += '"';
+        append_json_escaped(out, v);
+        out += '"';
+      } else if constexpr (std::is_same_v<T, bool>) {
+        out += v ? "true" : "false";
+      } else {
+        fmt::format_to(std::back_inserter(out), "{}", v);
+      }
+    },
+    f.value);
+}
+
+void append_value_text(std::string& out, const field& f) {
+  std::visit(
+    [&](auto&& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::string_view>) {
+        bool quote = v.empty() || v.find_first_of(" \"=") != std::string_view::npos;
+        if (quote) {
+          out += '"';
+          append_json_escaped(out, v);
+          out += '"';
+        } else {
+          out += v;
+        }
+      } else if constexpr (std::is_same_v<T, bool>) {
+        out += v ? "true" : "false";
+      } else {
+        fmt::format_to(std::back_inserter(out), "{}", v);
+      }
+    },
+    f.value);
+}
+
+std::string render_json(spdlog::level::level_enum level, std::string_view event,
+                        std::string_view message, std::initializer_list<field> fields) {
+  std::string out;
+  out.reserve(256);
+  out += R"({"time":")";
+  out += timestamp();
+  out += R"(","level":")";
+  auto lv = spdlog::level::to_string_view(level);
+  out.append(lv.data(), lv.size());
+  out += R"(","event":")";
+  append_json_escaped(out, event);
+  out += R"(","message":")";
+  append_json_escaped(out, message);
+  out += '"';
+  for (auto& f : fields) {
+    out += ",\"";
+    append_json_escaped(out, f.key);
+    out += "\":";
+    append_value_json(out, f);
+  }
+  out += '}';
+  return out;
+}
+
+std::string render_text(spdlog::level::level_enum level, std::string_view event,
+                        std::string_view message, std::initializer_list<field> fields) {
+  std::string out;
+  out.reserve(200);
+  out += timestamp();
+  out += ' ';
+  auto lv = spdlog::level::to_string_view(level);
+  out.append(lv.data(), lv.size());
+  out += ' ';
+  out += message;
+  out += " event=";
+  out += event;
+  for (auto& f : fields) {
+    out += ' ';
+    out += f.key;
+    out += '=';
+    append_value_text(out, f);
+  }
+  return out;
+}
+
+} // namespace
+
+void append_json_escaped(std::string& out, std::string_view text) {
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20)
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);
+    }
+  }
+}
+
+void init_bootstrap_logging() {
+  auto logger = spdlog::stderr_logger_mt("bootstrap");
+  logger->set_pattern("%v");
+  spdlog::set_default_logger(logger);
+}
+
+void init_logging(const config::settings& s) {
+  json_mode = s.log_fmt == config::log_format::json;
+  // Logging happens on the HTTP event loop: a bounded queue and one writer
+  // thread keep a slow stderr from stalling requests.
+  spdlog::init_thread_pool(16384, 1);
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::async_logger>("clean-service", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::from_str(s.log_level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+void shutdown_logging() {
+  if (auto l = spdlog::default_logger())
+    l->flush();
+  spdlog::shutdown();
+}
+
+bool enabled(spdlog::level::level_enum level) {
+  return spdlog::default_logger_raw()->should_log(level);
+}
+
+void log(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+         std::initializer_list<field> fields) {
+  auto* logger = spdlog::default_logger_raw();
+  if (!logger->should_log(level))
+    return;
+  auto line = json_mode ? render_json(level, event, message, fields)
+                        : render_text(level, event, message, fields);
+  logger->log(level, "{}", line);
+}
+
+} // namespace clean::telemetry

@@ -1,0 +1,114 @@
+#include "telemetry/metrics.hpp"
+
+#include "telemetry/process_stats.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace clean::telemetry {
+
+namespace {
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help, double value,
+                                      prometheus::MetricType type = prometheus::MetricType::Gauge) {
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  return prometheus::MetricFamily{std::move(name), std::move(help), type, {m}};
+}
+
+} // namespace
+
+/// Standard `process_*` metrics, read from /proc at scrape time.
+struct metrics_registry::process_collector : prometheus::Collectable {
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto s = read_process_stats();
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(gauge_family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                               s.cpu_seconds, prometheus::MetricType::Counter));
+    out.push_back(gauge_family("process_start_time_seconds",
+                               "Start time of the process since unix epoch in seconds.", s.start_time_seconds));
+    out.push_back(gauge_family("process_resident_memory_bytes", "Resident memory size in bytes.",
+                               s.resident_memory_bytes));
+    out.push_back(gauge_family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                               s.virtual_memory_bytes));
+    out.push_back(gauge_family("process_open_fds", "Number of open file descriptors.", s.open_fds));
+    out.push_back(gauge_family("process_max_fds", "Maximum number of open file descriptors.", s.max_fds));
+    out.push_back(gauge_family("process_threads", "Number of OS threads in the process.", s.threads));
+    return out;
+  }
+};
+
+const std::vector<double>& latency_buckets() {
+  static const std::vector<double> buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                           0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return buckets;
+}
+
+metrics_registry::metrics_registry(std::string version)
+  : registry_(std::make_shared<prometheus::Registry>()),
+    process_(std::make_shared<process_collector>()) {
+  auto& r = *registry_;
+  prometheus::BuildGauge()
+    .Name("clean_service_build_info")
+    .Help("Build information; the value is always 1.")
+    .Register(r)
+    .Add({{"version", std::move(version)}})
+    .Set(1);
+
+  http_.latency = &prometheus::BuildHistogram()
+                     .Name("http_request_latency_seconds")
+                     .Help("HTTP request latency by method, route template and status class.")
+                     .Register(r);
+  http_.errors_5xx = &prometheus::BuildCounter()
+                        .Name("http_5xx_total")
+                        .Help("HTTP responses with a 5xx status, by route template.")
+                        .Register(r);
+  http_.rejected = &prometheus::BuildCounter()
+                      .Name("http_rejected_requests_total")
+                      .Help("Requests refused before routing (bad syntax, limits, timeouts), by reason.")
+                      .Register(r);
+  http_.open_connections = &prometheus::BuildGauge()
+                              .Name("http_open_connections")
+                              .Help("Currently open HTTP connections.")
+                              .Register(r)
+                              .Add({});
+  http_.metrics_auth_failures = &prometheus::BuildCounter()
+                                   .Name("metrics_auth_failures_total")
+                                   .Help("Refused /metrics scrapes, by reason.")
+                                   .Register(r);
+
+  health_.check_up = &prometheus::BuildGauge()
+                        .Name("readiness_check_up")
+                        .Help("1 when the named readiness check passed on its last run, else 0.")
+                        .Register(r);
+  health_.db_probe_seconds = &prometheus::BuildHistogram()
+                                .Name("readiness_db_probe_seconds")
+                                .Help("Round-trip time of the database readiness probe.")
+                                .Register(r)
+                                .Add({}, latency_buckets());
+  auto& migrations = prometheus::BuildGauge()
+                       .Name("schema_migrations_version")
+                       .Help("Schema version: applied (state=\"current\") and shipped (state=\"head\").")
+                       .Register(r);
+  health_.migrations_current = &migrations.Add({{"state", "current"}});
+  health_.migrations_head = &migrations.Add({{"state", "head"}});
+}
+
+metrics_registry::~metrics_registry() = default;
+
+std::string metrics_registry::render() const {
+  auto families = registry_->Collect();
+  auto process = process_->Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer{}.Serialize(families);
+}
+
+} // namespace clean::telemetry

@@ -1,0 +1,18 @@
+#pragma once
+
+namespace clean::telemetry {
+
+/// Figures about this process, read from /proc (Linux).
+struct process_stats {
+  double cpu_seconds = 0;
+  double start_time_seconds = 0;
+  double resident_memory_bytes = 0;
+  double virtual_memory_bytes = 0;
+  double open_fds = 0;
+  double max_fds = 0;
+  double threads = 0;
+};
+
+process_stats read_process_stats();
+
+} // namespace clean::telemetry
