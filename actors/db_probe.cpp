@@ -3,8 +3,6 @@
 #include "persistence/connection.hpp"
 #include "persistence/probe.hpp"
 
-#include <pqxx/pqxx>
-
 namespace clean {
 
 namespace {
@@ -15,43 +13,38 @@ int64_t steady_now_ns() {
     .count();
 }
 
-db_probe_result run_probe(db_probe_state& st) {
-  db_probe_result out;
+db_probe_result run_probe(db_probe_state& st, std::chrono::milliseconds budget) {
   auto start = std::chrono::steady_clock::now();
-  try {
-    if (!st.connection || !st.connection->is_open()) {
-      persistence::connect_options opts;
-      opts.connect_timeout = std::chrono::seconds{2};
-      opts.statement_timeout = st.config.statement_timeout;
-      opts.application_name = "clean-service readiness";
-      st.connection = persistence::connect(st.config.database_url, opts);
-    }
-    out.schema_version = persistence::probe_schema_version(*st.connection);
-    out.ok = true;
-  } catch (const std::exception& e) {
-    st.connection.reset();
-    out.error = e.what();
-    while (!out.error.empty() && (out.error.back() == '\n' || out.error.back() == ' '))
-      out.error.pop_back();
-  }
+  auto outcome = st.probe->run(budget);
+  db_probe_result out;
+  out.ok = outcome.ok;
+  out.schema_version = outcome.schema_version;
+  out.error = std::move(outcome.error);
   out.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 
 } // namespace
 
+db_probe_state::db_probe_state() = default;
 db_probe_state::~db_probe_state() = default;
 
 db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
                                        db_probe_config config) {
+  persistence::connect_options opts;
+  opts.application_name = "clean-service readiness";
+  opts.statement_timeout = config.timeout;
+  self->state.probe = std::make_unique<persistence::schema_probe>(
+    persistence::with_parameters(config.database_url, opts));
   self->state.config = std::move(config);
   return {
     [self](probe_atom, int64_t deadline_ns) -> db_probe_result {
-      if (steady_now_ns() > deadline_ns) {
-        // Queued behind a probe that hung; its caller has already given up.
-        return db_probe_result{false, 0, 0, "skipped: caller's deadline passed while queued"};
+      auto left = std::chrono::nanoseconds{deadline_ns - steady_now_ns()};
+      if (left.count() <= 0) {
+        // Queued behind a slow probe; its caller has already given up.
+        return db_probe_result{false, 0, 0, "skipped: the caller's deadline passed while queued"};
       }
-      return run_probe(self->state);
+      return run_probe(self->state, std::chrono::duration_cast<std::chrono::milliseconds>(left));
     },
   };
 }

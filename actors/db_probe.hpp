@@ -8,27 +8,30 @@
 #include <memory>
 #include <string>
 
-namespace pqxx {
-class connection;
+namespace clean::persistence {
+class schema_probe;
 }
 
 namespace clean {
 
 struct db_probe_config {
   std::string database_url;
-  /// Server-side statement timeout of the probe query.
-  std::chrono::milliseconds statement_timeout{1000};
+  /// Upper bound for one probe (the caller's deadline usually cuts it
+  /// shorter); also the server-side statement timeout.
+  std::chrono::milliseconds timeout{1000};
 };
 
 struct db_probe_state {
   static inline const char* name = "db-probe";
   db_probe_config config;
   /// Kept open between probes; dropped on any error and reopened next time.
-  std::unique_ptr<pqxx::connection> connection;
+  std::unique_ptr<persistence::schema_probe> probe;
+  db_probe_state();
   ~db_probe_state();
 };
 
-/// Must be spawned with `caf::detached`: every probe blocks on libpq.
+/// Spawned `detached`: a probe waits on the network (bounded by the
+/// caller's deadline) and must not occupy a scheduler thread meanwhile.
 db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
                                        db_probe_config config);
 

@@ -4,9 +4,7 @@
 #include <memory>
 #include <string>
 
-namespace pqxx {
-class connection;
-}
+#include <pqxx/connection>
 
 namespace clean::persistence {
 

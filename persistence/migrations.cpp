@@ -28,7 +28,7 @@ FROM schema_migrations ORDER BY version)sql";
 constexpr const char* insert_applied =
   "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)";
 
-bool ledger_exists(pqxx::connection& db) {
+bool ledger_exists(pqxx::connection_base& db) {
   pqxx::nontransaction tx{db};
   auto r = tx.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
   return r[0][0].as<bool>();
@@ -53,7 +53,7 @@ std::string checksum(std::string_view sql) {
   return out;
 }
 
-migration_status read_migration_status(pqxx::connection& db) {
+migration_status read_migration_status(pqxx::connection_base& db) {
   migration_status st;
   st.head = head_version();
   if (ledger_exists(db)) {
@@ -77,7 +77,7 @@ migration_status read_migration_status(pqxx::connection& db) {
   return st;
 }
 
-std::vector<int64_t> apply_migrations(pqxx::connection& db,
+std::vector<int64_t> apply_migrations(pqxx::connection_base& db,
                                       const std::function<void(const migration&)>& on_applied) {
   {
     pqxx::nontransaction tx{db};

@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace pqxx {
-class connection;
+class connection_base;
 }
 
 namespace clean::persistence {
@@ -41,12 +41,12 @@ struct migration_status {
 };
 
 /// Reads what has been applied. Blocking.
-migration_status read_migration_status(pqxx::connection& db);
+migration_status read_migration_status(pqxx::connection_base& db);
 
 /// Applies pending migrations, each in its own transaction, while holding a
 /// PostgreSQL advisory lock so concurrent instances migrate one at a time
 /// (the second finds nothing left to do). Returns the versions it applied.
-std::vector<int64_t> apply_migrations(pqxx::connection& db,
+std::vector<int64_t> apply_migrations(pqxx::connection_base& db,
                                       const std::function<void(const migration&)>& on_applied);
 
 /// Hex SHA-256 of a migration's SQL, stored to detect edited history.

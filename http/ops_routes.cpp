@@ -1,0 +1,118 @@
+#include "http/ops_routes.hpp"
+
+#include "http/gateway.hpp"
+#include "http/health_report.hpp"
+#include "telemetry/logging.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
+#include <caf/sec.hpp>
+
+namespace clean::http {
+
+struct ops_routes::impl {
+  ops_config config;
+  health_actor health;
+  const telemetry::metrics_registry& metrics;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  boost::asio::thread_pool render_thread{1};
+  std::array<prometheus::Counter*, 3> auth_failures{};
+
+  impl(ops_config c, health_actor h, const telemetry::metrics_registry& m)
+    : config(std::move(c)), health(std::move(h)), metrics(m) {
+    auto& family = *metrics.http().metrics_auth_failures;
+    auth_failures[0] = &family.Add({{"reason", "missing_token"}});
+    auth_failures[1] = &family.Add({{"reason", "wrong_token"}});
+    auth_failures[2] = &family.Add({{"reason", "not_configured"}});
+  }
+
+  void liveness(std::string_view endpoint, request_context& ctx, const responder& reply) {
+    if (query_has(ctx.query, "verbose"))
+      return reply(text_response(bhttp::status::ok, "[+]ping ok\n" + std::string{endpoint} + " check passed\n"));
+    auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+    reply(json_response(bhttp::status::ok, R"({"status":"ok","version":")" + config.version +
+                                             R"(","uptime_seconds":)" + std::to_string(uptime) + "}"));
+  }
+
+  void readiness(request_context& ctx, responder reply) {
+    auto verbose = query_has(ctx.query, "verbose");
+    auto excluded = excluded_checks(ctx.query);
+    auto request_id = std::string{ctx.request_id};
+    auto answer = [reply, verbose, excluded](const readiness_report& report) {
+      auto checks = readiness_checks(report, excluded);
+      auto status = all_ok(checks) ? bhttp::status::ok : bhttp::status::service_unavailable;
+      reply(verbose ? text_response(status, verbose_text("readyz", checks))
+                    : json_response(status, readiness_json(report, checks)));
+    };
+    ctx.actors.request(
+      health, config.readyz_timeout, [answer](readiness_report& report) { answer(report); },
+      [answer, request_id](caf::error& err) {
+        // The health actor itself answers within its probe timeout; getting
+        // here means it is overloaded or gone, which is also "not ready".
+        telemetry::log(spdlog::level::warn, "readyz_unanswered", "health actor did not answer",
+                       {{"request_id", request_id}, {"error", caf::to_string(err)}});
+        readiness_report report;
+        report.database.error = "health check did not answer in time";
+        answer(report);
+      },
+      readyz_atom::value);
+  }
+
+  void scrape(request_context& ctx, responder reply) {
+    auto decision = config.metrics_access.check(ctx.req[bhttp::field::authorization],
+                                                query_values(ctx.query, "token"));
+    switch (decision) {
+      case access_decision::granted:
+        break;
+      case access_decision::not_configured:
+        auth_failures[2]->Increment();
+        telemetry::log(spdlog::level::err, "metrics_token_missing",
+                       "METRICS_TOKEN is not set in production; refusing to expose metrics",
+                       {{"request_id", ctx.request_id}});
+        return reply(error_response(bhttp::status::internal_server_error, "metrics_token_not_configured",
+                                    "METRICS_TOKEN must be set in production"));
+      case access_decision::missing_token:
+      case access_decision::wrong_token: {
+        auth_failures[decision == access_decision::missing_token ? 0 : 1]->Increment();
+        auto res = error_response(bhttp::status::unauthorized, "unauthorized",
+                                  decision == access_decision::missing_token
+                                    ? "a metrics token is required (Authorization: Bearer or ?token=)"
+                                    : "the metrics token is not valid");
+        res.set(bhttp::field::www_authenticate, R"(Bearer realm="metrics")");
+        return reply(std::move(res));
+      }
+    }
+    boost::asio::post(render_thread, [this, reply] {
+      auto res = text_response(bhttp::status::ok, metrics.render());
+      res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.set(bhttp::field::cache_control, "no-store");
+      reply(std::move(res));
+    });
+  }
+};
+
+ops_routes::ops_routes(ops_config config, health_actor health, const telemetry::metrics_registry& metrics)
+  : impl_(std::make_shared<impl>(std::move(config), std::move(health), metrics)) {}
+
+ops_routes::~ops_routes() {
+  impl_->render_thread.join();
+}
+
+void ops_routes::install(route_table& routes) {
+  auto d = impl_;
+  routes.add(method_kind::get, "/healthz",
+             [d](request_context& ctx, responder reply) { d->liveness("healthz", ctx, reply); });
+  routes.add(method_kind::get, "/livez",
+             [d](request_context& ctx, responder reply) { d->liveness("livez", ctx, reply); });
+  routes.add(method_kind::get, "/readyz",
+             [d](request_context& ctx, responder reply) { d->readiness(ctx, std::move(reply)); });
+  routes.add(method_kind::get, "/metrics",
+             [d](request_context& ctx, responder reply) { d->scrape(ctx, std::move(reply)); });
+}
+
+} // namespace clean::http

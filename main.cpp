@@ -1,0 +1,49 @@
+// clean-service entry point: parses the command line and the environment,
+// sets up logging, and hands over to the chosen command. Wiring only.
+
+#include "config/cli.hpp"
+#include "config/settings.hpp"
+#include "supervision/application.hpp"
+#include "telemetry/logging.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#ifndef CLEAN_SERVICE_VERSION
+#define CLEAN_SERVICE_VERSION "0.0.0-dev"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace clean;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto call = config::parse_command_line(args);
+  switch (call.cmd) {
+    case config::command::usage_error:
+      std::cerr << "clean-service: " << call.error << "\n\n" << config::usage_text();
+      return 2;
+    case config::command::help:
+      std::cout << config::usage_text();
+      return 0;
+    case config::command::version:
+      std::cout << "clean-service " << CLEAN_SERVICE_VERSION << "\n";
+      return 0;
+    default:
+      break;
+  }
+
+  auto parsed = config::parse_settings(config::process_environment());
+  if (!parsed.value) {
+    for (auto& e : parsed.errors)
+      std::cerr << "clean-service: configuration error: " << e << "\n";
+    return 2;
+  }
+  const auto& settings = *parsed.value;
+  telemetry::init_logging(settings);
+  int code = 1;
+  if (call.cmd == config::command::serve)
+    code = supervision::serve(settings, CLEAN_SERVICE_VERSION);
+  else
+    code = supervision::migrate(settings, call.cmd == config::command::migrate_status);
+  telemetry::shutdown_logging();
+  return code;
+}

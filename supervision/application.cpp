@@ -1,0 +1,216 @@
+#include "supervision/application.hpp"
+
+#include "config/settings.hpp"
+#include "http/ops_routes.hpp"
+#include "http/server.hpp"
+#include "persistence/connection.hpp"
+#include "persistence/migrations.hpp"
+#include "supervision/service_tree.hpp"
+#include "telemetry/logging.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <pqxx/pqxx>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <pthread.h>
+#include <thread>
+#include <unistd.h>
+
+namespace clean::supervision {
+
+using telemetry::log;
+
+namespace {
+
+/// Shutdown signals are blocked in every thread and consumed by one waiter,
+/// so no signal handler ever runs inside library code.
+class signal_waiter {
+public:
+  signal_waiter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    // Before any thread exists: threads inherit the mask.
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+
+  int wait() {
+    int sig = 0;
+    sigwait(&set_, &sig);
+    return sig;
+  }
+
+  /// Waits up to `timeout` for another signal; true if one came.
+  bool wait_for(std::chrono::milliseconds timeout) {
+    timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+    while (true) {
+      int rc = sigtimedwait(&set_, nullptr, &ts);
+      if (rc > 0)
+        return true;
+      if (errno != EINTR)
+        return false;
+    }
+  }
+
+private:
+  sigset_t set_{};
+};
+
+caf::actor_system_config actor_config(const config::settings& s) {
+  caf::actor_system_config cfg;
+  // The sharing policy parks idle workers on a condition variable; the
+  // default work-stealing one polls, which on a 2-core box takes CPU from
+  // the HTTP event loop.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", static_cast<size_t>(s.actor_threads));
+  return cfg;
+}
+
+http::server_config server_config(const config::settings& s) {
+  http::server_config c;
+  c.host = s.host;
+  c.port = s.port;
+  c.max_body_bytes = s.http_max_body_bytes;
+  c.max_header_bytes = s.http_max_header_bytes;
+  c.read_timeout = s.http_read_timeout;
+  c.idle_timeout = s.http_idle_timeout;
+  c.max_connections = s.http_max_connections;
+  c.io_threads = s.http_io_threads;
+  c.access_log = s.access_log;
+  return c;
+}
+
+/// Last resort: if actors refuse to stop (a thread stuck in a blocking call
+/// to a hung database), do not hang the deployment forever.
+void arm_exit_watchdog(std::chrono::milliseconds grace) {
+  std::thread([grace] {
+    std::this_thread::sleep_for(grace);
+    log(spdlog::level::err, "shutdown_stuck", "actors did not stop in time; exiting anyway",
+        {{"grace_ms", static_cast<int64_t>(grace.count())}});
+    telemetry::shutdown_logging();
+    std::_Exit(1);
+  }).detach();
+}
+
+} // namespace
+
+int serve(const config::settings& settings, const char* version) {
+  if (settings.database_url.empty()) {
+    log(spdlog::level::err, "config_invalid", "DATABASE_URL is not set; serve needs a PostgreSQL database");
+    return 2;
+  }
+  signal_waiter signals;
+  telemetry::metrics_registry metrics{version};
+  auto exit_code = 0;
+  {
+    caf::actor_system_config cfg = actor_config(settings);
+    caf::actor_system system{cfg};
+    service_tree tree{system, settings, metrics};
+
+    http::route_table routes;
+    http::ops_config ops_cfg;
+    ops_cfg.version = version;
+    ops_cfg.metrics_access = {settings.production(), settings.metrics_tokens};
+    ops_cfg.readyz_timeout = settings.readyz_db_timeout + std::chrono::milliseconds(200);
+    http::ops_routes ops{ops_cfg, tree.health(), metrics};
+    ops.install(routes);
+
+    http::server server{server_config(settings), routes, metrics.http(), system};
+    uint16_t port = 0;
+    try {
+      port = server.listen();
+    } catch (const std::exception& e) {
+      log(spdlog::level::err, "listen_failed", e.what());
+      tree.shutdown();
+      return 1;
+    }
+    server.start();
+    log(spdlog::level::info, "listening", "serving HTTP",
+        {{"host", settings.host},
+         {"port", static_cast<int64_t>(port)},
+         {"env", settings.production() ? "production" : "development"},
+         {"database", persistence::redact(settings.database_url)},
+         {"version", version}});
+
+    int sig = signals.wait();
+    auto drain = settings.shutdown_drain;
+    log(spdlog::level::info, "shutdown_started", "signal received; /readyz now reports not ready",
+        {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+         {"drain_ms", static_cast<int64_t>(drain.count())},
+         {"timeout_ms", static_cast<int64_t>(settings.shutdown_timeout.count())}});
+    tree.begin_drain();
+    // Keep serving while load balancers notice the 503 and stop routing
+    // here; a second signal skips the wait.
+    if (drain.count() > 0 && signals.wait_for(drain))
+      log(spdlog::level::warn, "shutdown_hurried", "second signal: skipping the drain delay");
+
+    server.stop_accepting();
+    auto clean = server.drain(settings.shutdown_timeout);
+    if (!clean)
+      log(spdlog::level::warn, "shutdown_timeout", "in-flight requests did not finish in time; closing them",
+          {{"open_connections", server.open_connections()}});
+    server.stop();
+    arm_exit_watchdog(std::chrono::seconds(5));
+    tree.shutdown();
+    log(spdlog::level::info, "shutdown_complete", "stopped accepting and finished in-flight requests");
+    exit_code = 0; // a drain timeout is logged above; the shutdown itself was orderly
+  }
+  return exit_code;
+}
+
+namespace {
+
+std::unique_ptr<pqxx::connection> connect_for_migrations(const config::settings& settings) {
+  persistence::connect_options opts;
+  opts.application_name = "clean-service migrate";
+  opts.connect_timeout = std::chrono::seconds{5};
+  return persistence::connect(settings.database_url, opts);
+}
+
+int print_status(pqxx::connection& db) {
+  auto st = persistence::read_migration_status(db);
+  bool edited = false;
+  std::printf("%-8s %-40s %-22s %s\n", "VERSION", "NAME", "APPLIED AT", "STATE");
+  for (auto& a : st.applied) {
+    edited |= !a.checksum_matches;
+    std::printf("%-8lld %-40s %-22s %s\n", static_cast<long long>(a.version), a.name.c_str(),
+                a.applied_at.c_str(), a.checksum_matches ? "applied" : "applied (file changed since!)");
+  }
+  for (auto& p : st.pending)
+    std::printf("%-8lld %-40.*s %-22s %s\n", static_cast<long long>(p.version), static_cast<int>(p.name.size()),
+                p.name.data(), "-", "pending");
+  std::printf("current %lld, head %lld: %s\n", static_cast<long long>(st.current),
+              static_cast<long long>(st.head), st.at_head() ? "up to date" : "migrations pending");
+  return st.at_head() && !edited ? 0 : 1;
+}
+
+} // namespace
+
+int migrate(const config::settings& settings, bool status_only) {
+  if (settings.database_url.empty()) {
+    log(spdlog::level::err, "config_invalid", "DATABASE_URL is not set; migrate needs a PostgreSQL database");
+    return 2;
+  }
+  try {
+    auto db = connect_for_migrations(settings);
+    if (status_only)
+      return print_status(*db);
+    auto applied = persistence::apply_migrations(*db, [](const persistence::migration& m) {
+      log(spdlog::level::info, "migration_applied", "applied migration",
+          {{"version", m.version}, {"name", m.name}});
+    });
+    log(spdlog::level::info, "migrations_done", applied.empty() ? "schema already at head" : "schema migrated",
+        {{"applied", applied.size()}, {"head", persistence::head_version()}});
+    return 0;
+  } catch (const std::exception& e) {
+    log(spdlog::level::err, "migration_failed", "migration failed; nothing partial was committed",
+        {{"error", e.what()}, {"database", persistence::redact(settings.database_url)}});
+    return 1;
+  }
+}
+
+} // namespace clean::supervision
