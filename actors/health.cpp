@@ -96,9 +96,11 @@ health_actor::behavior_type health(self_ptr self, health_config config, db_probe
     },
     [self](drain_atom) { self->state.shutting_down = true; },
     [self](tick_atom) {
-      if (!fresh(self, self->state.config.refresh_interval))
+      auto interval = self->state.config.refresh_interval;
+      if (!fresh(self, interval))
         start_probe(self);
-      self->delayed_send(self, self->state.config.refresh_interval, tick_atom::value);
+      if (interval.count() > 0)
+        self->delayed_send(self, interval, tick_atom::value);
     },
   };
 }

@@ -25,7 +25,8 @@ struct health_config {
   /// Concurrent or back-to-back `/readyz` calls within this window share one
   /// probe, so a fleet of load balancers cannot turn probes into DB load.
   std::chrono::milliseconds reuse_window{250};
-  /// Background refresh so the readiness gauges stay current without traffic.
+  /// Background refresh so the readiness gauges stay current without traffic
+  /// (0 = probe once at start, then only on demand).
   std::chrono::milliseconds refresh_interval{5000};
   int64_t migrations_head = 0;
   /// Optional (tests run without metrics).

@@ -1,5 +1,7 @@
 #include "config/settings.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -98,6 +100,11 @@ private:
   std::vector<std::string> errors_;
 };
 
+bool valid_ip_address(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 bool valid_database_url(const std::string& url) {
   // libpq accepts URIs and key=value connection strings; anything else is a typo.
   return url.starts_with("postgresql://") || url.starts_with("postgres://")
@@ -148,8 +155,12 @@ parse_result parse_settings(const environment& env) {
   s.log_fmt = s.production() ? log_format::json : log_format::text;
   s.shutdown_drain = s.production() ? std::chrono::milliseconds{5000} : std::chrono::milliseconds{0};
 
-  if (auto host = r.raw("HOST"))
-    s.host = *host;
+  if (auto host = r.raw("HOST")) {
+    if (valid_ip_address(*host))
+      s.host = *host;
+    else
+      r.fail("HOST", *host, "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::");
+  }
   r.integer("PORT", s.port, 0, 65535);
 
   if (auto url = r.raw("DATABASE_URL")) {

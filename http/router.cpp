@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 namespace clean::http {
@@ -48,8 +50,11 @@ route_template::route_template(std::string pattern) : pattern_(std::move(pattern
       bool greedy = name.size() > 3 && name.ends_with("...");
       if (greedy)
         name.remove_suffix(3);
-      if (name.empty())
-        throw std::invalid_argument("route template has an unnamed parameter: " + pattern_);
+      auto identifier = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+      if (!identifier)
+        throw std::invalid_argument("route parameter names must be identifiers: " + pattern_);
       segments_.push_back({greedy ? segment::greedy : segment::single, std::string{name}});
     } else {
       if (text.find_first_of("{}") != std::string_view::npos)

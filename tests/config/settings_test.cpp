@@ -1,0 +1,180 @@
+#define CAF_SUITE config.settings
+#include <caf/test/unit_test_impl.hpp>
+
+#include "config/settings.hpp"
+
+#include <algorithm>
+
+using namespace clean::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+parse_result parse(environment env) { return parse_settings(env); }
+
+/// The one error for `name`, or "" when it parsed.
+std::string error_for(const std::string& name, const std::string& value) {
+  auto r = parse({{name, value}});
+  if (r.value)
+    return {};
+  CAF_REQUIRE_EQUAL(r.errors.size(), 1u);
+  return r.errors.front();
+}
+
+bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+} // namespace
+
+CAF_TEST(defaults without any variable) {
+  auto r = parse({});
+  CAF_REQUIRE(r.value);
+  auto& s = *r.value;
+  CAF_CHECK(!s.production());
+  CAF_CHECK_EQUAL(s.host, "127.0.0.1");
+  CAF_CHECK_EQUAL(s.port, 8080);
+  CAF_CHECK(s.database_url.empty());
+  CAF_CHECK_EQUAL(s.database_pool_size, 8);
+  CAF_CHECK_EQUAL(s.database_max_overflow, 4);
+  CAF_CHECK(s.database_pool_timeout == 5000ms);
+  CAF_CHECK(s.metrics_tokens.empty());
+  CAF_CHECK_EQUAL(s.log_level, "info");
+  CAF_CHECK(s.log_fmt == log_format::text);
+  CAF_CHECK(s.shutdown_drain == 0ms);
+}
+
+CAF_TEST(production changes format and drain defaults) {
+  auto r = parse({{"APP_ENV", "production"}});
+  CAF_REQUIRE(r.value);
+  CAF_CHECK(r.value->production());
+  CAF_CHECK(r.value->log_fmt == log_format::json);
+  CAF_CHECK(r.value->shutdown_drain == 5000ms);
+  // Explicit values still win over environment-dependent defaults.
+  r = parse({{"APP_ENV", "production"}, {"LOG_FORMAT", "text"}, {"SHUTDOWN_DRAIN_SECONDS", "0"}});
+  CAF_REQUIRE(r.value);
+  CAF_CHECK(r.value->log_fmt == log_format::text);
+  CAF_CHECK(r.value->shutdown_drain == 0ms);
+}
+
+CAF_TEST(every variable accepts a good value) {
+  auto r = parse({{"APP_ENV", "development"},
+                  {"HOST", "::1"},
+                  {"PORT", "0"},
+                  {"DATABASE_URL", "postgresql://u:secret@db:5432/clean"},
+                  {"DATABASE_POOL_SIZE", "20"},
+                  {"DATABASE_MAX_OVERFLOW", "0"},
+                  {"DATABASE_POOL_TIMEOUT_SECONDS", "2.5"},
+                  {"METRICS_TOKEN", "new-token,old-token"},
+                  {"LOG_LEVEL", "debug"},
+                  {"LOG_FORMAT", "json"},
+                  {"ACCESS_LOG", "false"},
+                  {"HTTP_MAX_BODY_BYTES", "2048"},
+                  {"HTTP_MAX_HEADER_BYTES", "4096"},
+                  {"HTTP_READ_TIMEOUT_SECONDS", "3"},
+                  {"HTTP_IDLE_TIMEOUT_SECONDS", "7"},
+                  {"HTTP_MAX_CONNECTIONS", "100"},
+                  {"HTTP_IO_THREADS", "2"},
+                  {"ACTOR_THREADS", "3"},
+                  {"SHUTDOWN_DRAIN_SECONDS", "1.5"},
+                  {"SHUTDOWN_TIMEOUT_SECONDS", "9"},
+                  {"READYZ_DB_TIMEOUT_SECONDS", "0.3"}});
+  CAF_REQUIRE(r.value);
+  auto& s = *r.value;
+  CAF_CHECK_EQUAL(s.host, "::1");
+  CAF_CHECK_EQUAL(s.port, 0);
+  CAF_CHECK_EQUAL(s.database_url, "postgresql://u:secret@db:5432/clean");
+  CAF_CHECK_EQUAL(s.database_pool_size, 20);
+  CAF_CHECK_EQUAL(s.database_max_overflow, 0);
+  CAF_CHECK(s.database_pool_timeout == 2500ms);
+  CAF_REQUIRE_EQUAL(s.metrics_tokens.size(), 2u);
+  CAF_CHECK_EQUAL(s.metrics_tokens[0], "new-token");
+  CAF_CHECK_EQUAL(s.metrics_tokens[1], "old-token");
+  CAF_CHECK_EQUAL(s.log_level, "debug");
+  CAF_CHECK(s.log_fmt == log_format::json);
+  CAF_CHECK(!s.access_log);
+  CAF_CHECK_EQUAL(s.http_max_body_bytes, 2048u);
+  CAF_CHECK_EQUAL(s.http_max_header_bytes, 4096u);
+  CAF_CHECK(s.http_read_timeout == 3s);
+  CAF_CHECK(s.http_idle_timeout == 7s);
+  CAF_CHECK_EQUAL(s.http_max_connections, 100u);
+  CAF_CHECK_EQUAL(s.http_io_threads, 2);
+  CAF_CHECK_EQUAL(s.actor_threads, 3);
+  CAF_CHECK(s.shutdown_drain == 1500ms);
+  CAF_CHECK(s.shutdown_timeout == 9000ms);
+  CAF_CHECK(s.readyz_db_timeout == 300ms);
+}
+
+CAF_TEST(every variable rejects a bad value and names it) {
+  const std::vector<std::pair<std::string, std::string>> bad{
+    {"APP_ENV", "staging"},
+    {"HOST", "localhost:80"},
+    {"PORT", "65536"},
+    {"PORT", "-1"},
+    {"PORT", "80x"},
+    {"DATABASE_URL", "mysql-ish nonsense"},
+    {"DATABASE_POOL_SIZE", "0"},
+    {"DATABASE_MAX_OVERFLOW", "-3"},
+    {"DATABASE_POOL_TIMEOUT_SECONDS", "never"},
+    {"METRICS_TOKEN", "a,b,c"},
+    {"METRICS_TOKEN", "has space"},
+    {"METRICS_TOKEN", "trailing,"},
+    {"LOG_LEVEL", "verbose"},
+    {"LOG_FORMAT", "xml"},
+    {"ACCESS_LOG", "yes please"},
+    {"HTTP_MAX_BODY_BYTES", "0"},
+    {"HTTP_MAX_HEADER_BYTES", "10"},
+    {"HTTP_READ_TIMEOUT_SECONDS", "0"},
+    {"HTTP_IDLE_TIMEOUT_SECONDS", "1.5"},
+    {"HTTP_MAX_CONNECTIONS", "0"},
+    {"HTTP_IO_THREADS", "100"},
+    {"ACTOR_THREADS", "0"},
+    {"SHUTDOWN_DRAIN_SECONDS", "-1"},
+    {"SHUTDOWN_TIMEOUT_SECONDS", "nan"},
+    {"READYZ_DB_TIMEOUT_SECONDS", "10"},
+  };
+  for (auto& [name, value] : bad) {
+    CAF_MESSAGE("checking " << name << "=" << value);
+    auto err = error_for(name, value);
+    CAF_CHECK(mentions(err, name));
+    CAF_CHECK(mentions(err, "expected"));
+  }
+}
+
+CAF_TEST(secrets are never echoed in errors) {
+  auto err = error_for("METRICS_TOKEN", "s3cret s3cret");
+  CAF_CHECK(!mentions(err, "s3cret"));
+  err = error_for("DATABASE_URL", "pass=hunter2 oops");
+  // key=value strings are accepted as libpq syntax; a URI with a bad scheme is not.
+  CAF_CHECK(err.empty());
+  err = error_for("DATABASE_URL", "mysql://root:hunter2@db");
+  CAF_CHECK(mentions(err, "DATABASE_URL"));
+  CAF_CHECK(!mentions(err, "hunter2"));
+}
+
+CAF_TEST(all errors are reported at once) {
+  auto r = parse({{"PORT", "x"}, {"LOG_LEVEL", "loud"}, {"APP_ENV", "prod"}});
+  CAF_CHECK(!r.value);
+  CAF_CHECK_EQUAL(r.errors.size(), 3u);
+}
+
+CAF_TEST(empty variables count as unset) {
+  auto r = parse({{"PORT", ""}, {"METRICS_TOKEN", ""}});
+  CAF_REQUIRE(r.value);
+  CAF_CHECK_EQUAL(r.value->port, 8080);
+  CAF_CHECK(r.value->metrics_tokens.empty());
+}
+
+CAF_TEST(every variable is documented) {
+  const std::vector<std::string> expected{
+    "APP_ENV", "HOST", "PORT", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW",
+    "DATABASE_POOL_TIMEOUT_SECONDS", "METRICS_TOKEN", "LOG_LEVEL", "LOG_FORMAT", "ACCESS_LOG",
+    "HTTP_MAX_BODY_BYTES", "HTTP_MAX_HEADER_BYTES", "HTTP_READ_TIMEOUT_SECONDS", "HTTP_IDLE_TIMEOUT_SECONDS",
+    "HTTP_MAX_CONNECTIONS", "HTTP_IO_THREADS", "ACTOR_THREADS", "SHUTDOWN_DRAIN_SECONDS",
+    "SHUTDOWN_TIMEOUT_SECONDS", "READYZ_DB_TIMEOUT_SECONDS"};
+  auto& docs = documented_variables();
+  for (auto& name : expected) {
+    auto found = std::any_of(docs.begin(), docs.end(), [&](auto& d) { return name == d.name; });
+    if (!(found))
+      CAF_MESSAGE("failed for: " << name << " is missing from documented_variables()");
+    CAF_CHECK(found);
+  }
+}
