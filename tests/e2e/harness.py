@@ -1,0 +1,182 @@
+"""Shared helpers for end-to-end tests: a throwaway PostgreSQL cluster, the
+real clean-service binary on a free port, and a few raw-socket HTTP tools.
+
+Every process started here is stopped and reaped by the test that started it
+(PID 1 in CI does not reap orphans)."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("CLEAN_SERVICE_BIN", os.path.join(os.path.dirname(__file__), "../../build/clean-service"))
+SOURCE = os.environ.get("CLEAN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+PG_CLUSTER = os.path.join(SOURCE, "scripts", "pg-cluster")
+
+
+class Postgres:
+    """A private cluster in a temporary directory, one per test module."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="clean-e2e-pg-")
+        os.chmod(self.dir, 0o755)
+        self.url = None
+
+    def start(self):
+        env = dict(os.environ, PG_CLUSTER_FSYNC="off")
+        out = subprocess.run([PG_CLUSTER, "start", self.dir], env=env, check=True,
+                             capture_output=True, text=True, timeout=120)
+        self.url = out.stdout.strip().splitlines()[-1]
+        return self.url
+
+    def stop(self):
+        subprocess.run([PG_CLUSTER, "stop", self.dir], check=True, capture_output=True, timeout=120)
+
+    def psql(self, sql):
+        port = open(os.path.join(self.dir, "port")).read().strip()
+        out = subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres",
+                              "-d", "clean_service", "-Atqc", sql], check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def destroy(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Service:
+    """`clean-service serve` on a free port (PORT=0; the port is read from
+    the JSON `listening` log line). Logs are collected for assertions."""
+
+    def __init__(self, database_url, **env):
+        self.env = dict(os.environ)
+        for key in ("METRICS_TOKEN", "APP_ENV", "PORT", "HOST"):
+            self.env.pop(key, None)
+        self.env.update({"DATABASE_URL": database_url, "PORT": "0", "LOG_FORMAT": "json",
+                         "READYZ_DB_TIMEOUT_SECONDS": "0.5"})
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.proc = None
+        self.port = None
+        self.lines = []
+        self._lock = threading.Lock()
+
+    def start(self, timeout=15):
+        self.proc = subprocess.Popen([BIN, "serve"], env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                with self._lock:
+                    self.lines.append(line.rstrip("\n"))
+                event = self._parse(line)
+                if event and event.get("event") == "listening":
+                    self.port = int(event["port"])
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        if not ready.wait(timeout) or self.port is None:
+            self.stop()
+            raise RuntimeError("service did not start:\n" + "\n".join(self.lines))
+        return self
+
+    @staticmethod
+    def _parse(line):
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+    def events(self, name=None):
+        with self._lock:
+            parsed = [self._parse(l) for l in self.lines]
+        return [e for e in parsed if e and (name is None or e.get("event") == name)]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._reader.join(5)
+            self.proc.stdout.close()
+
+    # -- HTTP helpers ---------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            res = conn.getresponse()
+            data = res.read()
+            return res.status, dict(res.getheaders()), data
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def get_json(self, path, **kw):
+        status, headers, data = self.get(path, **kw)
+        return status, headers, json.loads(data)
+
+    def connect(self, timeout=10):
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+
+def read_http_response(sock):
+    """Reads one response (Content-Length framed) from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a full header: %r" % data)
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return status, headers, rest[:length], rest[length:]
+
+
+def wait_until(predicate, timeout=10, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def run_cli(args, env=None, timeout=60):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([BIN] + args, env=full_env, capture_output=True, text=True, timeout=timeout)
