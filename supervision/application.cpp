@@ -5,7 +5,7 @@
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
-#include "supervision/service_tree.hpp"
+#include "supervision/tree.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -109,14 +109,14 @@ int serve(const config::settings& settings, const char* version) {
   {
     caf::actor_system_config cfg = actor_config(settings);
     caf::actor_system system{cfg};
-    service_tree tree{system, settings, metrics};
+    tree actors{system, settings, metrics};
 
     http::route_table routes;
     http::ops_config ops_cfg;
     ops_cfg.version = version;
     ops_cfg.metrics_access = {settings.production(), settings.metrics_tokens};
     ops_cfg.readyz_timeout = settings.readyz_db_timeout + std::chrono::milliseconds(200);
-    http::ops_routes ops{ops_cfg, tree.health(), metrics};
+    http::ops_routes ops{ops_cfg, actors.health(), metrics};
     ops.install(routes);
 
     http::server server{server_config(settings), routes, metrics.http(), system};
@@ -125,7 +125,7 @@ int serve(const config::settings& settings, const char* version) {
       port = server.listen();
     } catch (const std::exception& e) {
       log(spdlog::level::err, "listen_failed", e.what());
-      tree.shutdown();
+      actors.shutdown();
       return 1;
     }
     server.start();
@@ -142,7 +142,7 @@ int serve(const config::settings& settings, const char* version) {
         {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
          {"drain_ms", static_cast<int64_t>(drain.count())},
          {"timeout_ms", static_cast<int64_t>(settings.shutdown_timeout.count())}});
-    tree.begin_drain();
+    actors.begin_drain();
     // Keep serving while load balancers notice the 503 and stop routing
     // here; a second signal skips the wait.
     if (drain.count() > 0 && signals.wait_for(drain))
@@ -155,7 +155,7 @@ int serve(const config::settings& settings, const char* version) {
           {{"open_connections", server.open_connections()}});
     server.stop();
     arm_exit_watchdog(std::chrono::seconds(5));
-    tree.shutdown();
+    actors.shutdown();
     log(spdlog::level::info, "shutdown_complete", "stopped accepting and finished in-flight requests");
     exit_code = 0; // a drain timeout is logged above; the shutdown itself was orderly
   }

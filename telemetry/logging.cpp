@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 
 namespace clean::telemetry {
@@ -25,38 +26,37 @@ std::string timestamp() {
                      static_cast<int>(ms.count()));
 }
 
-void append_value_json(std::string& out, const field& f) {
-  std::visit(
-    [&](auto&& v) {
-      using T = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<T, std::string_view>) {
-        out += '"';
-        append_json_escaped(out, v);
-        out += '"';
-      } else if constexpr (std::is_same_v<T, bool>) {
-        out += v ? "true" : "false";
-      } else {
-        fmt::format_to(std::back_inserter(out), "{}", v);
-      }
-    },
-    f.value);
+// Durations and latencies: microsecond resolution is plenty for a log line,
+// and JSON has no NaN or infinity.
+void append_double(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  fmt::format_to(std::back_inserter(out), "{:.3f}", v);
 }
 
-void append_value_text(std::string& out, const field& f) {
+void append_quoted(std::string& out, std::string_view v) {
+  out += '"';
+  append_json_escaped(out, v);
+  out += '"';
+}
+
+/// Writes a field's value; `quote_always` is JSON's rule, text mode quotes a
+/// string only when it would otherwise be ambiguous.
+void append_value(std::string& out, const field& f, bool quote_always) {
   std::visit(
     [&](auto&& v) {
       using T = std::decay_t<decltype(v)>;
       if constexpr (std::is_same_v<T, std::string_view>) {
-        bool quote = v.empty() || v.find_first_of(" \"=") != std::string_view::npos;
-        if (quote) {
-          out += '"';
-          append_json_escaped(out, v);
-          out += '"';
-        } else {
+        if (quote_always || v.empty() || v.find_first_of(" \"=") != std::string_view::npos)
+          append_quoted(out, v);
+        else
           out += v;
-        }
       } else if constexpr (std::is_same_v<T, bool>) {
         out += v ? "true" : "false";
+      } else if constexpr (std::is_same_v<T, double>) {
+        append_double(out, v);
       } else {
         fmt::format_to(std::back_inserter(out), "{}", v);
       }
@@ -82,7 +82,7 @@ std::string render_json(spdlog::level::level_enum level, std::string_view event,
     out += ",\"";
     append_json_escaped(out, f.key);
     out += "\":";
-    append_value_json(out, f);
+    append_value(out, f, true);
   }
   out += '}';
   return out;
@@ -104,7 +104,7 @@ std::string render_text(spdlog::level::level_enum level, std::string_view event,
     out += ' ';
     out += f.key;
     out += '=';
-    append_value_text(out, f);
+    append_value(out, f, false);
   }
   return out;
 }

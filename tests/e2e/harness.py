@@ -51,6 +51,17 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def migrated_postgres():
+    """A started cluster with the schema at head: the usual module fixture."""
+    pg = Postgres()
+    pg.start()
+    result = run_cli(["migrate"], env={"DATABASE_URL": pg.url})
+    if result.returncode != 0:
+        pg.destroy()
+        raise RuntimeError("migrate failed: " + result.stderr)
+    return pg
+
+
 class Service:
     """`clean-service serve` on a free port (PORT=0; the port is read from
     the JSON `listening` log line). Logs are collected for assertions."""

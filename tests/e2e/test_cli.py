@@ -1,11 +1,10 @@
 """Command line and configuration behaviour of the real binary, and
 migrations against a real PostgreSQL."""
 
-import subprocess
 import threading
 import unittest
 
-from harness import BIN, Postgres, run_cli
+from harness import Postgres, run_cli
 
 pg = None
 

@@ -2,23 +2,20 @@
 flipping with the database, error bodies, limits, timeouts, shutdown."""
 
 import json
+import os
 import signal
 import socket
-import threading
 import time
 import unittest
 
-from harness import Postgres, Service, read_http_response, run_cli, wait_until
+from harness import Service, migrated_postgres, read_http_response, wait_until
 
 pg = None
 
 
 def setUpModule():
     global pg
-    pg = Postgres()
-    pg.start()
-    result = run_cli(["migrate"], env={"DATABASE_URL": pg.url})
-    assert result.returncode == 0, result.stderr
+    pg = migrated_postgres()
 
 
 def tearDownModule():
@@ -100,7 +97,6 @@ class HealthTest(unittest.TestCase):
     def test_readyz_answers_within_a_second_when_postgres_hangs(self):
         pids = [int(p) for p in pg.psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' "
                                         "AND application_name LIKE 'clean-service%'").split()]
-        import os
         postmaster = int(open(os.path.join(pg.dir, "data", "postmaster.pid")).readline())
         stopped = [postmaster] + pids
         for pid in stopped:
@@ -187,7 +183,6 @@ class ErrorsAndLimitsTest(unittest.TestCase):
                       b"GET /nope HTTP/1.1\r\nHost: t\r\nX-Request-ID: two\r\n\r\n"
                       b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Request-ID: three\r\n\r\n")
             seen = []
-            leftover = b""
             buffered = s.recv(65536)
             for _ in range(3):
                 # read_http_response reads from the socket; feed it what is buffered first

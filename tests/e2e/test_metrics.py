@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Postgres, Service, run_cli
+from harness import Service, migrated_postgres
 
 pg = None
 TOKEN = "s3cr3t-token-value"
@@ -14,9 +14,7 @@ OLD_TOKEN = "previous-token-value"
 
 def setUpModule():
     global pg
-    pg = Postgres()
-    pg.start()
-    assert run_cli(["migrate"], env={"DATABASE_URL": pg.url}).returncode == 0
+    pg = migrated_postgres()
 
 
 def tearDownModule():

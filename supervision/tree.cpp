@@ -1,4 +1,4 @@
-#include "supervision/service_tree.hpp"
+#include "supervision/tree.hpp"
 
 #include "actors/db_probe.hpp"
 #include "actors/health.hpp"
@@ -11,7 +11,7 @@
 
 namespace clean::supervision {
 
-service_tree::service_tree(caf::actor_system& system, const config::settings& settings,
+tree::tree(caf::actor_system& system, const config::settings& settings,
                            telemetry::metrics_registry& metrics)
   : system_(system) {
   db_probe_config probe_cfg;
@@ -27,11 +27,11 @@ service_tree::service_tree(caf::actor_system& system, const config::settings& se
   health_ = system.spawn(clean::health, health_cfg, probe_worker_);
 }
 
-service_tree::~service_tree() { shutdown(); }
+tree::~tree() { shutdown(); }
 
-void service_tree::begin_drain() { caf::anon_send(health_, drain_atom::value); }
+void tree::begin_drain() { caf::anon_send(health_, drain_atom::value); }
 
-void service_tree::shutdown() {
+void tree::shutdown() {
   if (stopped_)
     return;
   stopped_ = true;

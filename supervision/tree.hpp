@@ -25,14 +25,14 @@ namespace clean::supervision {
 /// For now a flat set (the DB probe worker and the health aggregator); the
 /// supervisor issue turns this into a restarting OTP-style tree without
 /// changing what `application` sees.
-class service_tree {
+class tree {
 public:
-  service_tree(caf::actor_system& system, const config::settings& settings,
+  tree(caf::actor_system& system, const config::settings& settings,
                telemetry::metrics_registry& metrics);
-  ~service_tree();
+  ~tree();
 
-  service_tree(const service_tree&) = delete;
-  service_tree& operator=(const service_tree&) = delete;
+  tree(const tree&) = delete;
+  tree& operator=(const tree&) = delete;
 
   health_actor health() const { return health_; }
 
