@@ -48,6 +48,9 @@ class session;
 
 constexpr std::string_view request_id_header = "X-Request-ID";
 
+/// Bytes asked of the socket per read; bodies arrive in pieces of this size.
+constexpr size_t read_chunk = 16 * 1024;
+
 constexpr std::array<std::string_view, 5> status_classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
 
 size_t status_class_index(unsigned status) {
@@ -80,6 +83,10 @@ constexpr std::array<std::string_view, 5> reject_labels{"bad_request", "header_t
 /// own) is destroyed before the session registry.
 struct worker {
   std::unordered_set<session*> sessions; // only touched on this loop's thread
+  /// Access-log lines of this event-loop pass, written as one logger message
+  /// (a queue hand-off per line cost ~40 % of /healthz throughput).
+  std::string access_batch;
+  spdlog::level::level_enum access_level = spdlog::level::info;
   asio::io_context ioc{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::unique_ptr<gateway> actors;
@@ -99,6 +106,8 @@ struct server::impl {
   void accept_next();
   void refuse_overload(tcp::socket socket);
   void connection_closed();
+  void access_log(worker& w, spdlog::level::level_enum level, std::string line);
+  static void flush_access_log(worker& w);
 
   server_config cfg;
   const route_table& routes;
@@ -176,60 +185,76 @@ public:
 private:
   enum class phase { idle, reading, handling, writing, closed };
 
+  // Reading is one loop of `async_read_some` + `parser.put`, rather than
+  // Beast's read_header/read composed operations: one socket read and one
+  // timer per small request (like the raw Beast baseline), and the switch
+  // from the idle deadline to the request deadline happens exactly when the
+  // first byte arrives.
   void await_request() {
     if (srv_.closing.load(std::memory_order_relaxed))
       return close();
     phase_ = phase::idle;
-    if (buffer_.size() > 0) // a pipelined request is already here
-      return read_header();
-    stream_.expires_after(srv_.cfg.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec)
-                                return self->close(); // idle timeout, client gone, or shutdown
-                              self->buffer_.commit(n);
-                              self->read_header();
-                            });
-  }
-
-  void read_header() {
-    phase_ = phase::reading;
-    // One deadline for the whole request from its first byte: trickling a
-    // byte at a time (slowloris) does not extend it.
-    stream_.expires_after(srv_.cfg.read_timeout);
+    continue_sent_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(srv_.cfg.max_header_bytes));
     parser_->body_limit(srv_.cfg.max_body_bytes);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (ec)
-                                 return self->refuse(ec);
-                               self->on_header();
-                             });
-  }
-
-  void on_header() {
-    auto& req = parser_->get();
-    if (beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
-      static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
-      return asio::async_write(stream_, asio::buffer(interim.data(), interim.size()),
-                               [self = shared_from_this()](beast::error_code ec, size_t) {
-                                 if (ec)
-                                   return self->close();
-                                 self->read_body();
-                               });
+    if (buffer_.size() > 0) { // a pipelined request is already here
+      start_request_deadline();
+      return parse_buffered();
     }
-    read_body();
+    stream_.expires_after(srv_.cfg.idle_timeout);
+    read_more();
   }
 
-  void read_body() {
+  // One deadline for the whole request from its first byte: trickling a byte
+  // at a time (slowloris) does not extend it.
+  void start_request_deadline() {
+    phase_ = phase::reading;
+    stream_.expires_after(srv_.cfg.read_timeout);
+  }
+
+  void read_more() {
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self = shared_from_this()](beast::error_code ec,
+                                                                                       size_t n) {
+      if (ec) {
+        if (self->phase_ == phase::idle)
+          return self->close(); // idle timeout, client gone, or shutdown
+        return self->refuse(ec);
+      }
+      self->buffer_.commit(n);
+      if (self->phase_ == phase::idle)
+        self->start_request_deadline();
+      self->parse_buffered();
+    });
+  }
+
+  void parse_buffered() {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      beast::error_code ec;
+      auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more)
+        break;
+      if (ec)
+        return refuse(ec);
+      if (parser_->is_header_done() && !parser_->is_done() && !continue_sent_ &&
+          beast::iequals(parser_->get()[bhttp::field::expect], "100-continue"))
+        return send_continue();
+    }
     if (parser_->is_done())
       return on_request();
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec)
-        return self->refuse(ec);
-      self->on_request();
-    });
+    read_more();
+  }
+
+  void send_continue() {
+    continue_sent_ = true;
+    static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(interim.data(), interim.size()),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec)
+                          return self->close();
+                        self->parse_buffered();
+                      });
   }
 
   void on_request() {
@@ -309,8 +334,10 @@ private:
     auto elapsed = std::chrono::duration<double>(clock_type::now() - started_).count();
     auto& rs = srv_.stats_for(route_);
     srv_.record(rs, method_, status, elapsed);
-    if (srv_.cfg.access_log && telemetry::enabled(spdlog::level::info))
-      log(status >= 500 ? spdlog::level::warn : spdlog::level::info, "http_request", "request served",
+    auto level = status >= 500 ? spdlog::level::warn : spdlog::level::info;
+    if (srv_.cfg.access_log && telemetry::enabled(level))
+      srv_.access_log(worker_, level,
+                      telemetry::format_line(level, "http_request", "request served",
           {{"request_id", request_id_},
            {"method", std::string_view{req_.method_string()}},
            {"route", rs.label},
@@ -318,7 +345,7 @@ private:
            {"status", static_cast<int64_t>(status)},
            {"duration_ms", elapsed * 1000.0},
            {"bytes", bytes},
-           {"peer", peer_}});
+           {"peer", peer_}}));
     res_.reset();
     if (ec || !keep_alive_)
       return close();
@@ -417,6 +444,7 @@ private:
   method_kind method_ = method_kind::other;
   phase phase_ = phase::idle;
   bool keep_alive_ = true;
+  bool continue_sent_ = false;
   uint64_t seq_ = 0;
   size_t lingered_ = 0;
   clock_type::time_point started_;
@@ -470,6 +498,26 @@ void server::impl::connection_closed() {
     std::lock_guard lock{drain_mutex};
     drained.notify_all();
   }
+}
+
+void server::impl::access_log(worker& w, spdlog::level::level_enum level, std::string line) {
+  bool first = w.access_batch.empty();
+  if (!first)
+    w.access_batch += '\n';
+  w.access_batch += line;
+  w.access_level = std::max(w.access_level, level);
+  if (w.access_batch.size() > 64 * 1024)
+    return flush_access_log(w);
+  // Runs after the handlers already queued in this pass, so one flush
+  // carries the lines of every request completed meanwhile.
+  if (first)
+    asio::post(w.ioc, [&w] { flush_access_log(w); });
+}
+
+void server::impl::flush_access_log(worker& w) {
+  telemetry::write_lines(w.access_level, w.access_batch);
+  w.access_batch.clear();
+  w.access_level = spdlog::level::info;
 }
 
 void server::impl::refuse_overload(tcp::socket socket) {
@@ -617,6 +665,7 @@ void server::stop() {
     if (w->thread.joinable())
       w->thread.join();
     w->actors->close();
+    impl::flush_access_log(*w); // lines whose flush was still queued
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <ctime>
 #include <chrono>
 
 namespace clean::telemetry {
@@ -19,11 +20,19 @@ namespace {
 
 std::atomic<bool> json_mode{false};
 
+// RFC 3339 UTC with milliseconds. The date-time part is formatted once per
+// second per thread: with access logs on, this runs for every request.
 std::string timestamp() {
+  thread_local std::time_t cached_second = -1;
+  thread_local std::string cached_prefix;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
-                     static_cast<int>(ms.count()));
+  auto second = std::chrono::system_clock::to_time_t(now);
+  if (second != cached_second) {
+    cached_second = second;
+    cached_prefix = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(second));
+  }
+  return fmt::format("{}.{:03d}Z", cached_prefix, static_cast<int>(ms.count()));
 }
 
 // Durations and latencies: microsecond resolution is plenty for a log line,
@@ -158,14 +167,22 @@ bool enabled(spdlog::level::level_enum level) {
   return spdlog::default_logger_raw()->should_log(level);
 }
 
+std::string format_line(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                        std::initializer_list<field> fields) {
+  return json_mode ? render_json(level, event, message, fields) : render_text(level, event, message, fields);
+}
+
 void log(spdlog::level::level_enum level, std::string_view event, std::string_view message,
          std::initializer_list<field> fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level))
     return;
-  auto line = json_mode ? render_json(level, event, message, fields)
-                        : render_text(level, event, message, fields);
-  logger->log(level, "{}", line);
+  logger->log(level, "{}", format_line(level, event, message, fields));
+}
+
+void write_lines(spdlog::level::level_enum level, std::string_view lines) {
+  if (!lines.empty())
+    spdlog::default_logger_raw()->log(level, "{}", lines);
 }
 
 } // namespace clean::telemetry

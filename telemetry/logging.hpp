@@ -44,6 +44,15 @@ void shutdown_logging();
 void log(spdlog::level::level_enum level, std::string_view event, std::string_view message,
          std::initializer_list<field> fields = {});
 
+/// Formats a line exactly as `log` would, without writing it (for batching).
+std::string format_line(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                        std::initializer_list<field> fields = {});
+
+/// Writes already formatted lines, joined by '\n', as one logger message:
+/// one queue hand-off for many lines. `level` should be the highest level
+/// among them (it decides filtering and flushing).
+void write_lines(spdlog::level::level_enum level, std::string_view lines);
+
 /// Whether a line at `level` would be written (skip building expensive fields).
 bool enabled(spdlog::level::level_enum level);
 

@@ -151,6 +151,20 @@ class ErrorsAndLimitsTest(unittest.TestCase):
             status, headers, body, _ = read_http_response(s)
         self.assertError(status, {"Content-Type": headers["content-type"]}, body, 413, "payload_too_large")
 
+    def test_expect_100_continue(self):
+        with self.svc.connect() as s:
+            s.sendall(b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            interim = s.recv(1024)
+            self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim)
+            s.sendall(b"abcd")
+            status, _, _, _ = read_http_response(s)
+            self.assertEqual(status, 405)
+        # An announced body over the limit is refused before the client sends it.
+        with self.svc.connect() as s:
+            s.sendall(b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n")
+            status, headers, body, _ = read_http_response(s)
+        self.assertError(status, {"Content-Type": headers["content-type"]}, body, 413, "payload_too_large")
+
     def test_400_for_garbage(self):
         with self.svc.connect() as s:
             s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
