@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& settings = *parsed.value;
+  // Before the logger starts its thread: every thread must inherit the mask
+  // so shutdown signals reach only the main thread's sigwait.
+  supervision::block_shutdown_signals();
   telemetry::init_logging(settings);
   int code = 1;
   if (call.cmd == config::command::serve)

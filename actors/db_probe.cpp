@@ -30,14 +30,17 @@ db_probe_state::db_probe_state() = default;
 db_probe_state::~db_probe_state() = default;
 
 db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
-                                       db_probe_config config) {
+                                       db_probe_config config, supervised_context ctx) {
   persistence::connect_options opts;
   opts.application_name = "clean-service readiness";
   opts.statement_timeout = config.timeout;
   self->state.probe = std::make_unique<persistence::schema_probe>(
     persistence::with_parameters(config.database_url, opts));
   self->state.config = std::move(config);
+  self->state.supervision = std::move(ctx);
+  beat(self, self->state.supervision);
   return {
+    [self](beat_atom) { beat(self, self->state.supervision); },
     [self](probe_atom, int64_t deadline_ns) -> db_probe_result {
       auto left = std::chrono::nanoseconds{deadline_ns - steady_now_ns()};
       if (left.count() <= 0) {

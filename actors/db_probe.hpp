@@ -24,6 +24,7 @@ struct db_probe_config {
 struct db_probe_state {
   static inline const char* name = "db-probe";
   db_probe_config config;
+  supervised_context supervision;
   /// Kept open between probes; dropped on any error and reopened next time.
   std::unique_ptr<persistence::schema_probe> probe;
   db_probe_state();
@@ -33,6 +34,6 @@ struct db_probe_state {
 /// Spawned `detached`: a probe waits on the network (bounded by the
 /// caller's deadline) and must not occupy a scheduler thread meanwhile.
 db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
-                                       db_probe_config config);
+                                       db_probe_config config, supervised_context ctx);
 
 } // namespace clean

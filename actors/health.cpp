@@ -17,7 +17,7 @@ using self_ptr = health_actor::stateful_pointer<health_state>;
 readiness_report make_report(self_ptr self) {
   auto& st = self->state;
   readiness_report r;
-  r.shutting_down = st.shutting_down;
+  r.shutting_down = st.shutting_down || (st.config.draining && st.config.draining->load());
   r.migrations_head = st.config.migrations_head;
   if (st.last) {
     r.database = *st.last;
@@ -29,9 +29,19 @@ readiness_report make_report(self_ptr self) {
   return r;
 }
 
-void record(self_ptr self, const db_probe_result& result) {
+/// Publishes a probe result to the gauges and every waiting caller. A result
+/// that says nothing about the database (no worker to ask) is not cached.
+void record(self_ptr self, const db_probe_result& result, bool cache = true) {
   auto& st = self->state;
   st.probe_in_flight = false;
+  if (!cache) {
+    auto report = make_report(self);
+    report.database = result;
+    for (auto& rp : st.waiting)
+      rp.deliver(report);
+    st.waiting.clear();
+    return;
+  }
   st.last = result;
   st.last_at = self->clock().now();
   if (auto* m = st.config.metrics) {
@@ -57,7 +67,13 @@ void start_probe(self_ptr self) {
   auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     (self->clock().now() + timeout).time_since_epoch())
                     .count();
-  self->request(st.worker, timeout, probe_atom::value, int64_t{deadline})
+  auto worker = st.config.find_worker ? st.config.find_worker() : db_probe_actor{};
+  if (!worker) {
+    db_probe_result r;
+    r.error = "the database probe worker is not running";
+    return record(self, r, false);
+  }
+  self->request(worker, timeout, probe_atom::value, int64_t{deadline})
     .then([self](db_probe_result& r) { record(self, r); },
           [self, timeout](caf::error& err) {
             db_probe_result r;
@@ -76,9 +92,10 @@ bool fresh(self_ptr self, std::chrono::milliseconds window) {
 
 } // namespace
 
-health_actor::behavior_type health(self_ptr self, health_config config, db_probe_actor worker) {
+health_actor::behavior_type health(self_ptr self, health_config config, supervised_context ctx) {
   self->state.config = config;
-  self->state.worker = std::move(worker);
+  self->state.supervision = std::move(ctx);
+  beat(self, self->state.supervision);
   if (auto* m = config.metrics) {
     self->state.database_up = &m->check_up->Add({{"check", "database"}});
     self->state.migrations_up = &m->check_up->Add({{"check", "migrations"}});
@@ -95,6 +112,7 @@ health_actor::behavior_type health(self_ptr self, health_config config, db_probe
       return rp;
     },
     [self](drain_atom) { self->state.shutting_down = true; },
+    [self](beat_atom) { beat(self, self->state.supervision); },
     [self](tick_atom) {
       auto interval = self->state.config.refresh_interval;
       if (!fresh(self, interval))

@@ -5,7 +5,10 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -31,12 +34,22 @@ struct health_config {
   int64_t migrations_head = 0;
   /// Optional (tests run without metrics).
   const telemetry::health_metrics* metrics = nullptr;
+  /// The current database probe worker. A function, not a handle: the worker
+  /// is restarted by its supervisor and comes back as a new actor.
+  std::function<db_probe_actor()> find_worker;
+  /// Set by the application when shutdown begins. Shared rather than sent,
+  /// so an instance restarted during the drain still reports it.
+  std::shared_ptr<const std::atomic<bool>> draining;
 };
 
 struct health_state {
   static inline const char* name = "health";
+  // Declared so the struct is no aggregate: CAF 0.17 constructs state as
+  // State(self) when that compiles, and C++20 paren-init of aggregates
+  // would feed the actor pointer into the first member.
+  health_state() = default;
   health_config config;
-  db_probe_actor worker;
+  supervised_context supervision;
   bool shutting_down = false;
   bool probe_in_flight = false;
   std::optional<db_probe_result> last;
@@ -47,6 +60,6 @@ struct health_state {
 };
 
 health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self,
-                                   health_config config, db_probe_actor worker);
+                                   health_config config, supervised_context ctx);
 
 } // namespace clean

@@ -3,6 +3,8 @@
 // The service's message vocabulary: atoms, message types and typed actor
 // interfaces, in one place so every actor speaks the same language.
 
+#include "actors/supervised.hpp"
+
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -52,12 +54,13 @@ typename Inspector::result_type inspect(Inspector& f, readiness_report& x) {
 /// The argument is the caller's deadline (steady clock, ns): a probe that
 /// queued behind a hung one and is already late is skipped, not run.
 using db_probe_actor =
-  caf::typed_actor<caf::replies_to<probe_atom, int64_t>::with<db_probe_result>>;
+  caf::typed_actor<caf::replies_to<probe_atom, int64_t>::with<db_probe_result>, caf::reacts_to<beat_atom>>;
 
 /// Aggregates readiness: answers `/readyz` within its deadline even when the
 /// database hangs, shares one in-flight probe between concurrent callers, and
 /// turns unready once shutdown begins.
 using health_actor = caf::typed_actor<caf::replies_to<readyz_atom>::with<readiness_report>,
-                                      caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>>;
+                                      caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
+                                      caf::reacts_to<beat_atom>>;
 
 } // namespace clean

@@ -16,14 +16,14 @@ namespace clean::http {
 
 struct ops_routes::impl {
   ops_config config;
-  health_actor health;
+  std::function<health_actor()> find_health;
   const telemetry::metrics_registry& metrics;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   boost::asio::thread_pool render_thread{1};
   std::array<prometheus::Counter*, 3> auth_failures{};
 
-  impl(ops_config c, health_actor h, const telemetry::metrics_registry& m)
-    : config(std::move(c)), health(std::move(h)), metrics(m) {
+  impl(ops_config c, std::function<health_actor()> h, const telemetry::metrics_registry& m)
+    : config(std::move(c)), find_health(std::move(h)), metrics(m) {
     auto& family = *metrics.http().metrics_auth_failures;
     auth_failures[0] = &family.Add({{"reason", "missing_token"}});
     auth_failures[1] = &family.Add({{"reason", "wrong_token"}});
@@ -49,6 +49,12 @@ struct ops_routes::impl {
       reply(verbose ? text_response(status, verbose_text("readyz", checks))
                     : json_response(status, readiness_json(report, checks)));
     };
+    auto health = find_health();
+    if (!health) {
+      readiness_report report;
+      report.database.error = "the health actor is restarting";
+      return answer(report);
+    }
     ctx.actors.request(
       health, config.readyz_timeout, [answer](readiness_report& report) { answer(report); },
       [answer, request_id](caf::error& err) {
@@ -96,8 +102,9 @@ struct ops_routes::impl {
   }
 };
 
-ops_routes::ops_routes(ops_config config, health_actor health, const telemetry::metrics_registry& metrics)
-  : impl_(std::make_shared<impl>(std::move(config), std::move(health), metrics)) {}
+ops_routes::ops_routes(ops_config config, std::function<health_actor()> find_health,
+                       const telemetry::metrics_registry& metrics)
+  : impl_(std::make_shared<impl>(std::move(config), std::move(find_health), metrics)) {}
 
 ops_routes::~ops_routes() {
   impl_->render_thread.join();

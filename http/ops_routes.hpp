@@ -5,6 +5,7 @@
 #include "http/exchange.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,7 +29,9 @@ struct ops_config {
 /// large scrape never stalls an event loop.
 class ops_routes {
 public:
-  ops_routes(ops_config config, health_actor health, const telemetry::metrics_registry& metrics);
+  /// `find_health` returns the current health actor (it may be restarting).
+  ops_routes(ops_config config, std::function<health_actor()> find_health,
+             const telemetry::metrics_registry& metrics);
   ~ops_routes();
 
   ops_routes(const ops_routes&) = delete;

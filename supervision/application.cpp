@@ -28,13 +28,18 @@ namespace {
 
 /// Shutdown signals are blocked in every thread and consumed by one waiter,
 /// so no signal handler ever runs inside library code.
+sigset_t shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
 class signal_waiter {
 public:
-  signal_waiter() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGINT);
-    // Before any thread exists: threads inherit the mask.
+  signal_waiter() : set_(shutdown_signals()) {
+    // Normally done in main already; repeated here for callers that did not.
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
 
@@ -98,6 +103,11 @@ void arm_exit_watchdog(std::chrono::milliseconds grace) {
 
 } // namespace
 
+void block_shutdown_signals() {
+  auto set = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int serve(const config::settings& settings, const char* version) {
   if (settings.database_url.empty()) {
     log(spdlog::level::err, "config_invalid", "DATABASE_URL is not set; serve needs a PostgreSQL database");
@@ -110,13 +120,23 @@ int serve(const config::settings& settings, const char* version) {
     caf::actor_system_config cfg = actor_config(settings);
     caf::actor_system system{cfg};
     tree actors{system, settings, metrics};
+    // The root giving up means nothing is supervised any more: stop the
+    // process (non-zero) instead of answering /healthz with nothing behind it.
+    actors.on_root_failure([](const std::string& reason) {
+      log(spdlog::level::critical, "supervision_root_failed", "the root supervisor failed; shutting down",
+          {{"reason", reason}});
+      ::kill(::getpid(), SIGTERM);
+    });
+
+    if (!actors.wait_started(std::chrono::seconds(10)))
+      log(spdlog::level::warn, "tree_start_slow", "actors not all started after 10 s; serving anyway");
 
     http::route_table routes;
     http::ops_config ops_cfg;
     ops_cfg.version = version;
     ops_cfg.metrics_access = {settings.production(), settings.metrics_tokens};
     ops_cfg.readyz_timeout = settings.readyz_db_timeout + std::chrono::milliseconds(200);
-    http::ops_routes ops{ops_cfg, actors.health(), metrics};
+    http::ops_routes ops{ops_cfg, [&actors] { return actors.health(); }, metrics};
     ops.install(routes);
 
     http::server server{server_config(settings), routes, metrics.http(), system};
@@ -137,7 +157,7 @@ int serve(const config::settings& settings, const char* version) {
          {"version", version}});
 
     int sig = signals.wait();
-    auto drain = settings.shutdown_drain;
+    auto drain = actors.root_failed() ? std::chrono::milliseconds{0} : settings.shutdown_drain;
     log(spdlog::level::info, "shutdown_started", "signal received; /readyz now reports not ready",
         {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
          {"drain_ms", static_cast<int64_t>(drain.count())},
@@ -157,7 +177,8 @@ int serve(const config::settings& settings, const char* version) {
     arm_exit_watchdog(std::chrono::seconds(5));
     actors.shutdown();
     log(spdlog::level::info, "shutdown_complete", "stopped accepting and finished in-flight requests");
-    exit_code = 0; // a drain timeout is logged above; the shutdown itself was orderly
+    // A drain timeout is logged above; the shutdown itself was orderly.
+    exit_code = actors.root_failed() ? 1 : 0;
   }
   return exit_code;
 }

@@ -6,6 +6,11 @@ struct settings;
 
 namespace clean::supervision {
 
+/// Blocks SIGTERM and SIGINT in the calling thread and every thread created
+/// after it; `serve` takes them with sigwait. Call first thing in main,
+/// before any library starts a thread (the logger does).
+void block_shutdown_signals();
+
 /// `clean-service serve`: runs until SIGTERM/SIGINT, then shuts down in the
 /// order a load balancer needs (unready, drain delay, stop accepting, finish
 /// in-flight requests, stop actors). Returns the process exit code.

@@ -4,39 +4,148 @@
 #include "actors/health.hpp"
 #include "config/settings.hpp"
 #include "persistence/migrations.hpp"
+#include "supervision/supervisor.hpp"
+#include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <thread>
+
 namespace clean::supervision {
 
-tree::tree(caf::actor_system& system, const config::settings& settings,
-                           telemetry::metrics_registry& metrics)
-  : system_(system) {
-  db_probe_config probe_cfg;
-  probe_cfg.database_url = settings.database_url;
-  probe_cfg.timeout = settings.readyz_db_timeout;
-  // Detached: each probe blocks on libpq and must not hold a scheduler thread.
-  probe_worker_ = system.spawn<caf::detached>(db_probe, probe_cfg);
+namespace {
 
-  health_config health_cfg;
-  health_cfg.probe_timeout = settings.readyz_db_timeout;
-  health_cfg.migrations_head = persistence::head_version();
-  health_cfg.metrics = &metrics.health();
-  health_ = system.spawn(clean::health, health_cfg, probe_worker_);
+using namespace std::chrono_literals;
+
+const caf::atom_value db_probe_name = caf::atom("db-probe");
+const caf::atom_value health_name = caf::atom("health");
+
+/// Restarts of a subtree's children are spread out (100 ms doubling to 5 s)
+/// so a dead dependency does not make them spin.
+supervisor_spec subtree(std::string path, std::vector<child_spec> children) {
+  supervisor_spec s;
+  s.path = std::move(path);
+  s.strategy = restart_strategy::one_for_one;
+  s.max_restarts = 10;
+  s.period = 60s;
+  s.backoff = {100ms, 5s, 0.2, 30s};
+  s.children = std::move(children);
+  return s;
+}
+
+/// Spawns an actor and publishes it under `name` for the actors that talk
+/// to it (each restart publishes the new instance).
+template <class Handle>
+Handle publish(caf::local_actor* parent, caf::atom_value name, Handle h) {
+  parent->system().registry().put(name, caf::actor_cast<caf::strong_actor_ptr>(h));
+  return h;
+}
+
+child_spec probe_child(const config::settings& settings) {
+  child_spec c;
+  c.id = "probe";
+  c.heartbeat_ttl = 5s; // a probe blocks at most READYZ_DB_TIMEOUT_SECONDS
+  c.shutdown_timeout = 3s;
+  db_probe_config cfg;
+  cfg.database_url = settings.database_url;
+  cfg.timeout = settings.readyz_db_timeout;
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
+    // Detached: a probe waits on the network and must not hold a scheduler thread.
+    auto h = parent->spawn<caf::detached>(db_probe, cfg, ctx);
+    return caf::actor_cast<caf::actor>(publish(parent, db_probe_name, h));
+  };
+  return c;
+}
+
+child_spec health_child(const config::settings& settings, telemetry::metrics_registry& metrics,
+                        std::shared_ptr<const std::atomic<bool>> draining) {
+  child_spec c;
+  c.id = "health";
+  c.heartbeat_ttl = 3s;
+  c.shutdown_timeout = 1s;
+  health_config cfg;
+  cfg.probe_timeout = settings.readyz_db_timeout;
+  cfg.migrations_head = persistence::head_version();
+  cfg.metrics = &metrics.health();
+  cfg.draining = std::move(draining);
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
+    auto& sys = parent->system();
+    cfg.find_worker = [&sys] {
+      return caf::actor_cast<db_probe_actor>(sys.registry().get(db_probe_name));
+    };
+    auto h = parent->spawn(health, cfg, ctx);
+    return caf::actor_cast<caf::actor>(publish(parent, health_name, h));
+  };
+  return c;
+}
+
+supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
+                          std::shared_ptr<const std::atomic<bool>> draining) {
+  supervisor_spec root;
+  root.path = "root";
+  root.strategy = restart_strategy::one_for_one;
+  // A subtree that keeps giving up is not transient trouble: after three
+  // subtree restarts in a minute the process stops rather than limp on.
+  root.max_restarts = 3;
+  root.period = 60s;
+  root.backoff = {500ms, 10s, 0.2, 60s};
+  root.children = {
+    supervisor_child(subtree("root/db", {probe_child(settings)})),
+    supervisor_child(subtree("root/http", {health_child(settings, metrics, std::move(draining))})),
+    supervisor_child(subtree("root/jobs", {})),
+    supervisor_child(subtree("root/email", {})),
+    supervisor_child(subtree("root/stripe", {})),
+  };
+  return root;
+}
+
+} // namespace
+
+tree::tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics)
+  : system_(system) {
+  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_), supervised_context{});
 }
 
 tree::~tree() { shutdown(); }
 
-void tree::begin_drain() { caf::anon_send(health_, drain_atom::value); }
+void tree::on_root_failure(std::function<void(const std::string&)> f) {
+  auto flag = root_failed_;
+  auto& sys = system_;
+  root_->attach_functor([flag, f = std::move(f), &sys](const caf::error& reason) {
+    if (reason == caf::exit_reason::user_shutdown || reason == caf::exit_reason::normal)
+      return;
+    flag->store(true);
+    f(sys.render(reason));
+  });
+}
+
+bool tree::wait_started(std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto& registry = system_.registry();
+  while (!registry.get(health_name) || !registry.get(db_probe_name)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+health_actor tree::health() const {
+  return caf::actor_cast<health_actor>(system_.registry().get(health_name));
+}
+
+void tree::begin_drain() { draining_->store(true); }
 
 void tree::shutdown() {
   if (stopped_)
     return;
   stopped_ = true;
-  caf::anon_send_exit(health_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(probe_worker_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
+  system_.registry().erase(health_name);
+  system_.registry().erase(db_probe_name);
 }
 
 } // namespace clean::supervision

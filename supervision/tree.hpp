@@ -4,8 +4,8 @@
 
 #include <caf/actor.hpp>
 
-#include <memory>
-#include <vector>
+#include <atomic>
+#include <string>
 
 namespace caf {
 class actor_system;
@@ -21,31 +21,50 @@ class metrics_registry;
 
 namespace clean::supervision {
 
-/// The service's actors, spawned in dependency order and stopped in reverse.
-/// For now a flat set (the DB probe worker and the health aggregator); the
-/// supervisor issue turns this into a restarting OTP-style tree without
-/// changing what `application` sees.
+/// The service's supervision tree, declared in one place (tree.cpp):
+///
+///   root (one_for_one)
+///   ├── db (one_for_one)      probe: readiness round trips to PostgreSQL
+///   ├── http (one_for_one)    health: readiness aggregation for /readyz
+///   ├── jobs (one_for_one)    one actor per job (jobs issue)
+///   ├── email (one_for_one)   delivery + circuit breaker (email issue)
+///   └── stripe (one_for_one)  webhook handling (Stripe issue)
+///
+/// Actors find each other by registry name, not by handle, because a
+/// restarted actor is a new actor.
 class tree {
 public:
-  tree(caf::actor_system& system, const config::settings& settings,
-               telemetry::metrics_registry& metrics);
+  tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics);
   ~tree();
 
   tree(const tree&) = delete;
   tree& operator=(const tree&) = delete;
 
-  health_actor health() const { return health_; }
+  /// Waits (blocking, main thread only) until the actors the HTTP edge needs
+  /// are up, so the first /readyz is answered by them. False on timeout.
+  bool wait_started(std::chrono::milliseconds timeout) const;
+
+  /// The current health actor (null while it is restarting).
+  health_actor health() const;
 
   /// Marks the service as shutting down: /readyz answers 503 from now on.
   void begin_drain();
 
-  /// Stops every actor (reverse spawn order). Idempotent.
+  /// Stops the whole tree, children in reverse start order. Idempotent.
   void shutdown();
+
+  /// Set when the root supervisor gave up (its restart intensity was
+  /// exceeded): the process must exit non-zero.
+  bool root_failed() const { return root_failed_->load(); }
+
+  /// Called (from an actor thread) when the root fails.
+  void on_root_failure(std::function<void(const std::string& reason)> f);
 
 private:
   caf::actor_system& system_;
-  db_probe_actor probe_worker_;
-  health_actor health_;
+  caf::actor root_;
+  std::shared_ptr<std::atomic<bool>> root_failed_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
   bool stopped_ = false;
 };
 

@@ -55,7 +55,8 @@ struct fixture : test_coordinator_fixture<> {
     cfg.refresh_interval = 0ms; // no recurring timer: the test drives time
     cfg.migrations_head = 2;
     worker = sys.spawn(fake_worker, &ctl);
-    health_hdl = sys.spawn(health, cfg, caf::actor_cast<db_probe_actor>(worker));
+    cfg.find_worker = [w = worker] { return caf::actor_cast<db_probe_actor>(w); };
+    health_hdl = sys.spawn(health, cfg, supervised_context{});
     sched.run(); // the start-up probe is sent
   }
 
