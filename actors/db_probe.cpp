@@ -29,7 +29,7 @@ db_probe_result run_probe(db_probe_state& st, std::chrono::milliseconds budget) 
 db_probe_state::db_probe_state() = default;
 db_probe_state::~db_probe_state() = default;
 
-db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
+db_probe_actor::behavior_type db_probe(supervised_pointer<db_probe_actor, db_probe_state> self,
                                        db_probe_config config, supervised_context ctx) {
   persistence::connect_options opts;
   opts.application_name = "clean-service readiness";
@@ -38,7 +38,7 @@ db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe
     persistence::with_parameters(config.database_url, opts));
   self->state.config = std::move(config);
   self->state.supervision = std::move(ctx);
-  beat(self, self->state.supervision);
+  supervise(self, self->state.supervision);
   return {
     [self](beat_atom) { beat(self, self->state.supervision); },
     [self](probe_atom, int64_t deadline_ns) -> db_probe_result {

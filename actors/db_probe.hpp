@@ -33,7 +33,7 @@ struct db_probe_state {
 
 /// Spawned `detached`: a probe waits on the network (bounded by the
 /// caller's deadline) and must not occupy a scheduler thread meanwhile.
-db_probe_actor::behavior_type db_probe(db_probe_actor::stateful_pointer<db_probe_state> self,
+db_probe_actor::behavior_type db_probe(supervised_pointer<db_probe_actor, db_probe_state> self,
                                        db_probe_config config, supervised_context ctx);
 
 } // namespace clean

@@ -12,7 +12,7 @@ namespace clean {
 
 namespace {
 
-using self_ptr = health_actor::stateful_pointer<health_state>;
+using self_ptr = supervised_pointer<health_actor, health_state>;
 
 readiness_report make_report(self_ptr self) {
   auto& st = self->state;
@@ -95,7 +95,7 @@ bool fresh(self_ptr self, std::chrono::milliseconds window) {
 health_actor::behavior_type health(self_ptr self, health_config config, supervised_context ctx) {
   self->state.config = config;
   self->state.supervision = std::move(ctx);
-  beat(self, self->state.supervision);
+  supervise(self, self->state.supervision);
   if (auto* m = config.metrics) {
     self->state.database_up = &m->check_up->Add({{"check", "database"}});
     self->state.migrations_up = &m->check_up->Add({{"check", "migrations"}});

@@ -59,7 +59,7 @@ struct health_state {
   prometheus::Gauge* migrations_up = nullptr;
 };
 
-health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self,
+health_actor::behavior_type health(supervised_pointer<health_actor, health_state> self,
                                    health_config config, supervised_context ctx);
 
 } // namespace clean

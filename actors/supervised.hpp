@@ -1,22 +1,60 @@
 #pragma once
 
-// What every supervised actor shares with its supervisor: the heartbeat
-// protocol. A child beats by sending itself `beat_atom` on an interval and
-// forwarding `heartbeat_atom` to its supervisor when it handles it, so the
-// beat proves the actor's mailbox is being processed, not just that a timer
-// fires somewhere.
+// What every supervised actor shares with its supervisor:
+//  * the heartbeat protocol: a child beats by sending itself `beat_atom` on
+//    an interval and forwarding `heartbeat_atom` to its supervisor when it
+//    handles it, so a beat proves the mailbox is being processed;
+//  * live counters (`actor_stats`), kept per tree path across restarts and
+//    read by metrics and the admin API;
+//  * mailbox protection: a bounded number of pending requests, beyond which
+//    requests are refused at once with `errc::mailbox_full`.
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
+#include <caf/error.hpp>
 #include <caf/local_actor.hpp>
+#include <caf/invoke_message_result.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
 
 namespace clean {
 
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using beat_atom = caf::atom_constant<caf::atom("beat")>;
+
+/// The service's own error codes, category `clean`.
+enum class errc : uint8_t {
+  mailbox_full = 1,  // a supervised actor shed a request instead of queueing it
+  no_such_actor = 2, // no actor at the given tree path
+};
+
+caf::error make_error(errc code);
+bool is(const caf::error& err, errc code);
+
+/// Counters of one supervised actor (one tree path), shared by every
+/// instance of it across restarts. All fields are safe to read from any thread.
+struct actor_stats {
+  explicit actor_stats(std::string p) : path(std::move(p)) {}
+  const std::string path;
+  std::atomic<int64_t> mailbox{0};
+  std::atomic<uint64_t> handled{0};
+  std::atomic<uint64_t> shed{0};
+  /// Unix time in ms of the last heartbeat the supervisor received.
+  std::atomic<int64_t> last_heartbeat_ms{0};
+  /// Fault injection: the actor keeps working but stops heartbeating.
+  std::atomic<bool> hung{false};
+  /// Requests queued beyond this are refused (0 = unbounded). Set before start.
+  size_t mailbox_limit = 0;
+  /// Observes one message's processing time in seconds (may be empty).
+  std::function<void(double)> observe_processing;
+};
 
 /// Handed to a child when its supervisor starts it.
 struct supervised_context {
@@ -24,10 +62,71 @@ struct supervised_context {
   caf::actor supervisor;
   /// 0 = the child does not heartbeat.
   std::chrono::milliseconds heartbeat_interval{0};
+  std::shared_ptr<actor_stats> stats;
 };
 
-/// Sends one heartbeat and schedules the next beat. Call once when the actor
-/// starts and again from its `beat_atom` handler.
+/// An actor class whose mailbox is counted and bounded. Function-based
+/// actors get it by taking a `supervised_pointer<Handle, State>` as `self`.
+template <class Base>
+class instrumented : public Base {
+public:
+  using Base::Base;
+
+  void attach_stats(std::shared_ptr<actor_stats> stats) {
+    owner_ = std::move(stats);
+    stats_.store(owner_.get(), std::memory_order_release);
+  }
+
+  void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override {
+    auto* s = stats_.load(std::memory_order_acquire);
+    if (s != nullptr) {
+      // Only requests are shed: they have a sender waiting for an answer,
+      // which gets the error now instead of a timeout later. System
+      // messages, heartbeats and timers always get through.
+      if (s->mailbox_limit > 0 && ptr->mid.is_request() &&
+          s->mailbox.load(std::memory_order_relaxed) >= static_cast<int64_t>(s->mailbox_limit)) {
+        s->shed.fetch_add(1, std::memory_order_relaxed);
+        if (ptr->sender)
+          ptr->sender->enqueue(caf::make_mailbox_element(this->ctrl(), ptr->mid.response_id(), {},
+                                                         make_error(errc::mailbox_full)),
+                               eu);
+        return;
+      }
+      s->mailbox.fetch_add(1, std::memory_order_relaxed);
+    }
+    Base::enqueue(std::move(ptr), eu);
+  }
+
+  caf::invoke_message_result consume(caf::mailbox_element& x) override {
+    auto* s = stats_.load(std::memory_order_acquire);
+    if (s == nullptr)
+      return Base::consume(x);
+    if (s->hung.load(std::memory_order_relaxed) && x.content().match_elements<beat_atom>()) {
+      s->mailbox.fetch_sub(1, std::memory_order_relaxed);
+      return caf::invoke_message_result::consumed; // swallowed: no beat, no heartbeat
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto result = Base::consume(x);
+    if (result != caf::invoke_message_result::skipped) {
+      s->mailbox.fetch_sub(1, std::memory_order_relaxed);
+      s->handled.fetch_add(1, std::memory_order_relaxed);
+      if (s->observe_processing)
+        s->observe_processing(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return result;
+  }
+
+private:
+  std::shared_ptr<actor_stats> owner_;
+  std::atomic<actor_stats*> stats_{nullptr};
+};
+
+/// `self` type of a supervised function-based actor with state.
+template <class Handle, class State>
+using supervised_pointer = caf::stateful_actor<State, instrumented<typename Handle::base>>*;
+
+/// Sends one heartbeat and schedules the next beat. Called by `supervise`
+/// and from the actor's `beat_atom` handler.
 template <class Self>
 void beat(Self* self, const supervised_context& ctx) {
   if (!ctx.supervisor || ctx.heartbeat_interval.count() <= 0)
@@ -36,6 +135,17 @@ void beat(Self* self, const supervised_context& ctx) {
   // the beat names its sender explicitly.
   caf::anon_send(ctx.supervisor, heartbeat_atom::value, self->address());
   self->delayed_send(self, ctx.heartbeat_interval, beat_atom::value);
+}
+
+/// First thing in a supervised actor's behavior function: counts its
+/// mailbox from now on and starts heartbeating.
+template <class Self>
+void supervise(Self* self, const supervised_context& ctx) {
+  if constexpr (requires { self->attach_stats(ctx.stats); }) {
+    if (ctx.stats)
+      self->attach_stats(ctx.stats);
+  }
+  beat(self, ctx);
 }
 
 } // namespace clean

@@ -6,6 +6,11 @@
 #include <caf/exit_reason.hpp>
 #include <caf/sec.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -19,6 +24,29 @@ using check_atom = caf::atom_constant<caf::atom("hbcheck")>;
 using telemetry::log;
 
 int64_t ms_count(caf::timespan d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string wall_clock_now() {
+  auto now = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
+}
+
+/// Bounded label for actor_restarts_total{reason}.
+std::string reason_class(const child_state& c, bool abnormal) {
+  const auto& r = c.last_reason;
+  if (r.starts_with("heartbeat timeout"))
+    return "heartbeat_timeout";
+  if (r.starts_with("start failed"))
+    return "start_failed";
+  if (r.find("injected crash") != std::string::npos)
+    return "injected";
+  if (c.spec.is_supervisor && r.find("gave up") != std::string::npos)
+    return "escalation";
+  return abnormal ? "crash" : "exit";
+}
 
 std::string child_path(supervisor_pointer self, const child_state& c) {
   return self->state.spec.path + "/" + c.spec.id;
@@ -92,6 +120,8 @@ void terminate(supervisor_pointer self, caf::error reason) {
 
 void escalate(supervisor_pointer self, const std::string& why) {
   auto& st = self->state;
+  if (st.spec.observer)
+    st.spec.observer->escalated(st.spec.path);
   log(spdlog::level::err, "supervisor_escalation", "restart intensity exceeded; stopping children and failing",
       {{"supervisor", st.spec.path},
        {"reason", why},
@@ -138,6 +168,9 @@ void run_due_restarts(supervisor_pointer self) {
     ++c.restarts;
     std::string error;
     if (start_child(self, i, error)) {
+      c.last_restart_wall = wall_clock_now();
+      if (st.spec.observer)
+        st.spec.observer->restarted(child_path(self, c), c.last_reason_class);
       log(spdlog::level::info, "actor_restarted", "supervised actor restarted",
           {{"actor", child_path(self, c)}, {"restarts", c.restarts}, {"reason", c.last_reason}});
     } else {
@@ -152,6 +185,7 @@ void handle_failure(supervisor_pointer self, size_t i, const std::string& reason
   c.status = child_status::stopped;
   forget_child(self, c);
   c.last_reason = reason;
+  c.last_reason_class = reason_class(c, abnormal);
   ++c.epoch;
   log(abnormal ? spdlog::level::warn : spdlog::level::info, "actor_exited", "supervised actor exited",
       {{"actor", child_path(self, c)}, {"reason", reason}, {"restart", to_string(c.spec.restart)}});
@@ -196,6 +230,9 @@ bool start_child(supervisor_pointer self, size_t i, std::string& error) {
   supervised_context ctx;
   ctx.supervisor = caf::actor_cast<caf::actor>(self);
   ctx.heartbeat_interval = c.spec.heartbeat_ttl / 3;
+  ctx.stats = c.stats;
+  c.stats->hung = false;
+  c.stats->mailbox = 0; // a new instance starts with an empty mailbox
   try {
     c.handle = c.spec.start(self, ctx);
   } catch (const std::exception& e) {
@@ -293,6 +330,113 @@ void check_heartbeats(supervisor_pointer self) {
     self->delayed_send(self, std::max(milliseconds{10}, shortest / 2), check_atom::value);
 }
 
+// -- observation and drills ---------------------------------------------------
+
+/// The fields a supervisor knows about one of its children.
+nlohmann::json child_fields(supervisor_pointer self, const child_state& c) {
+  nlohmann::json j;
+  j["path"] = child_path(self, c);
+  j["kind"] = c.spec.is_supervisor ? "supervisor" : "worker";
+  j["state"] = to_string(c.status);
+  j["restart"] = to_string(c.spec.restart);
+  j["critical"] = self->state.spec.critical;
+  j["restarts"] = c.restarts;
+  j["last_restart_at"] = c.last_restart_wall.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.last_restart_wall);
+  j["last_reason"] = c.last_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.last_reason);
+  j["heartbeat_ttl_ms"] = c.spec.heartbeat_ttl.count();
+  auto last = c.stats->last_heartbeat_ms.load();
+  if (c.spec.heartbeat_ttl.count() > 0 && last > 0 && c.status == child_status::running)
+    j["last_heartbeat_age_ms"] = std::max<int64_t>(0, unix_ms() - last);
+  else
+    j["last_heartbeat_age_ms"] = nullptr;
+  j["mailbox_size"] = std::max<int64_t>(0, c.stats->mailbox.load());
+  j["mailbox_limit"] = c.stats->mailbox_limit;
+  j["messages_handled"] = c.stats->handled.load();
+  j["messages_shed"] = c.stats->shed.load();
+  return j;
+}
+
+/// This supervisor's subtree as JSON. Child supervisors are asked in turn;
+/// one that does not answer within a second is listed with an error.
+caf::result<std::string> describe_tree(supervisor_pointer self) {
+  auto& st = self->state;
+  struct gather {
+    nlohmann::json node;
+    size_t pending = 0;
+  };
+  auto acc = std::make_shared<gather>();
+  acc->node["path"] = st.spec.path;
+  acc->node["kind"] = "supervisor";
+  acc->node["strategy"] = to_string(st.spec.strategy);
+  acc->node["max_restarts"] = st.spec.max_restarts;
+  acc->node["period_ms"] = st.spec.period.count();
+  acc->node["critical"] = st.spec.critical;
+  acc->node["children"] = nlohmann::json::array();
+  auto rp = self->make_response_promise<std::string>();
+  auto finish = [acc, rp]() mutable {
+    if (--acc->pending == 0)
+      rp.deliver(acc->node.dump());
+  };
+  acc->pending = 1; // released below, after every request went out
+  for (auto& c : st.children) {
+    auto& slot = acc->node["children"].emplace_back(child_fields(self, c));
+    auto index = acc->node["children"].size() - 1;
+    if (!c.spec.is_supervisor || c.status != child_status::running)
+      continue;
+    ++acc->pending;
+    self->request(c.handle, std::chrono::seconds(1), tree_atom::value)
+      .then(
+        [acc, index, finish](std::string& subtree) mutable {
+          auto& mine = acc->node["children"][index];
+          auto theirs = nlohmann::json::parse(subtree, nullptr, false);
+          if (theirs.is_object()) {
+            mine["strategy"] = theirs["strategy"];
+            mine["max_restarts"] = theirs["max_restarts"];
+            mine["period_ms"] = theirs["period_ms"];
+            mine["critical"] = theirs["critical"];
+            mine["children"] = theirs["children"];
+          }
+          finish();
+        },
+        [acc, index, finish, self](caf::error& err) mutable {
+          acc->node["children"][index]["error"] = "no answer: " + self->system().render(err);
+          finish();
+        });
+    (void)slot;
+  }
+  finish();
+  return rp;
+}
+
+/// Drills: makes the actor at `path` crash, or stop heartbeating ("hang").
+caf::result<std::string> inject_fault(supervisor_pointer self, const std::string& path, const std::string& kind) {
+  auto& st = self->state;
+  if (kind != "crash" && kind != "hang")
+    return caf::make_error(caf::sec::invalid_argument, "unknown fault '" + kind + "'");
+  for (auto& c : st.children) {
+    auto mine = child_path(self, c);
+    if (path.starts_with(mine + "/") && c.spec.is_supervisor && c.status == child_status::running) {
+      auto rp = self->make_response_promise<std::string>();
+      self->request(c.handle, std::chrono::seconds(2), fault_atom::value, path, kind)
+        .then([rp](std::string& ack) mutable { rp.deliver(ack); },
+              [rp](caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    }
+    if (path != mine)
+      continue;
+    if (c.status != child_status::running)
+      return caf::make_error(caf::sec::invalid_argument, path + " is " + to_string(c.status) + ", not running");
+    log(spdlog::level::warn, "fault_injected", "fault injected by an operator", {{"actor", path}, {"fault", kind}});
+    if (kind == "crash")
+      self->send_exit(c.handle, caf::make_error(caf::sec::runtime_error, "injected crash"));
+    else
+      c.stats->hung = true;
+    nlohmann::json ack{{"path", path}, {"fault", kind}, {"accepted", true}};
+    return ack.dump();
+  }
+  return clean::make_error(errc::no_such_actor);
+}
+
 } // namespace
 
 milliseconds backoff_policy::delay(int failures, double random01) const {
@@ -341,6 +485,8 @@ child_spec supervisor_child(supervisor_spec spec, restart_type restart) {
   child_spec c;
   c.id = spec.path.substr(spec.path.rfind('/') + 1);
   c.restart = restart;
+  c.is_supervisor = true;
+  c.heartbeat_ttl = milliseconds{10000}; // a supervisor only ever waits on messages
   // A supervisor stops its own children in order first; give it their time.
   c.shutdown_timeout = milliseconds{1000};
   for (auto& child : spec.children)
@@ -358,6 +504,9 @@ caf::behavior supervisor(supervisor_pointer self, supervisor_spec spec, supervis
   for (auto& c : st.spec.children) {
     child_state child;
     child.spec = c;
+    auto path = st.spec.path + "/" + c.id;
+    child.stats = st.spec.observer ? st.spec.observer->stats_for(path) : std::make_shared<actor_stats>(path);
+    child.stats->mailbox_limit = c.mailbox_limit;
     st.children.push_back(std::move(child));
   }
   self->set_exit_handler([self](caf::exit_msg& msg) { on_exit(self, msg); });
@@ -374,11 +523,18 @@ caf::behavior supervisor(supervisor_pointer self, supervisor_spec spec, supervis
     }
   }
   check_heartbeats(self);
-  beat(self, st.ctx);
+  supervise(self, st.ctx);
   return {
+    [self](tree_atom) -> caf::result<std::string> { return describe_tree(self); },
+    [self](fault_atom, const std::string& path, const std::string& kind) -> caf::result<std::string> {
+      return inject_fault(self, path, kind);
+    },
     [self](heartbeat_atom, const caf::actor_addr& who) {
-      if (auto i = child_index(self, who))
-        self->state.children[*i].last_heartbeat = self->clock().now();
+      if (auto i = child_index(self, who)) {
+        auto& c = self->state.children[*i];
+        c.last_heartbeat = self->clock().now();
+        c.stats->last_heartbeat_ms = unix_ms();
+      }
     },
     [self](beat_atom) { beat(self, self->state.ctx); },
     [self](restart_atom) { run_due_restarts(self); },

@@ -6,6 +6,7 @@
 // is here.
 
 #include "actors/supervised.hpp"
+#include "supervision/observer.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
@@ -67,6 +68,10 @@ struct child_spec {
   /// A child silent for longer than this is treated as hung: killed and
   /// restarted like a crash. 0 = the child does not heartbeat.
   milliseconds heartbeat_ttl{0};
+  /// Requests waiting in its mailbox beyond this are refused (0 = unbounded).
+  size_t mailbox_limit = 0;
+  /// Set for children that are supervisors themselves (see supervisor_child).
+  bool is_supervisor = false;
 };
 
 struct supervisor_spec {
@@ -78,7 +83,12 @@ struct supervisor_spec {
   int max_restarts = 5;
   milliseconds period{30000};
   backoff_policy backoff;
+  /// Whether a permanent child of this subtree being down makes the instance
+  /// unready (/readyz). False for subtrees around outside providers.
+  bool critical = true;
   std::vector<child_spec> children;
+  /// Receives restart/escalation events and provides per-actor counters.
+  std::shared_ptr<tree_observer> observer;
 };
 
 /// A supervisor as a child of another supervisor.
@@ -97,6 +107,9 @@ struct child_state {
   caf::actor_clock::time_point last_heartbeat{};
   std::optional<caf::actor_clock::time_point> last_restart_at;
   std::string last_reason;
+  std::string last_restart_wall; // RFC 3339, for people
+  std::string last_reason_class; // bounded, for metrics
+  std::shared_ptr<actor_stats> stats;
   /// Set when the supervisor itself ends the child: its exit is expected
   /// (orderly stop) or has a known cause (heartbeat timeout).
   bool stopping = false;
@@ -126,7 +139,13 @@ struct supervisor_state {
   std::mt19937 rng{std::random_device{}()};
 };
 
-using supervisor_pointer = caf::stateful_actor<supervisor_state>*;
+using supervisor_pointer = caf::stateful_actor<supervisor_state, instrumented<caf::event_based_actor>>*;
+
+/// Requests understood by every supervisor (besides heartbeats):
+///  * `tree_atom` -> JSON of this supervisor's subtree (see docs/ARCHITECTURE.md);
+///  * `fault_atom, path, "crash"|"hang"` -> JSON acknowledgement, for drills.
+using tree_atom = caf::atom_constant<caf::atom("tree")>;
+using fault_atom = caf::atom_constant<caf::atom("fault")>;
 
 /// The supervisor's behavior. Spawn it linked to (or monitored by) whoever
 /// must learn about its failure; `ctx` says where its own heartbeats go.

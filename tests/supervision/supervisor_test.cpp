@@ -5,6 +5,8 @@
 
 #include "supervision/supervisor.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <map>
 
 using namespace clean;
@@ -16,6 +18,7 @@ namespace {
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
 
 /// What the test children did, in order: "start:a", "stop:a", ...
 struct journal {
@@ -42,8 +45,10 @@ struct test_child_state {
   supervised_context ctx;
 };
 
-caf::behavior test_child(caf::stateful_actor<test_child_state>* self, journal* j, std::string id,
-                         supervised_context ctx, child_options opts) {
+using test_child_pointer = caf::stateful_actor<test_child_state, instrumented<caf::event_based_actor>>*;
+
+caf::behavior test_child(test_child_pointer self, journal* j, std::string id, supervised_context ctx,
+                         child_options opts) {
   j->events.push_back("start:" + id);
   j->current[id] = caf::actor_cast<caf::actor>(self);
   self->attach_functor([j, id] { j->events.push_back("stop:" + id); });
@@ -53,8 +58,9 @@ caf::behavior test_child(caf::stateful_actor<test_child_state>* self, journal* j
         self->quit(msg.reason);
     });
   self->state.ctx = ctx;
-  beat(self, ctx);
+  supervise(self, ctx);
   return {
+    [](ping_atom) { return 1; },
     [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "boom")); },
     [self](done_atom) { self->quit(); },
     [self](quiet_atom) { self->state.quiet = true; },
@@ -122,7 +128,7 @@ struct fixture : test_coordinator_fixture<> {
     }
   }
 
-  supervisor_state& state() { return deref<caf::stateful_actor<supervisor_state>>(sup).state; }
+  supervisor_state& state() { return deref<std::remove_pointer_t<supervisor_pointer>>(sup).state; }
 
   caf::error down_reason() {
     caf::error reason;
@@ -293,6 +299,74 @@ CAF_TEST(a child that ignores the stop request is killed after its timeout) {
   CAF_CHECK_EQUAL(j.joined(), "stop:stubborn stop:a");
   CAF_CHECK_EQUAL(down_reason(), caf::exit_reason::user_shutdown);
   sup = nullptr;
+}
+
+CAF_TEST(the tree describes itself as json) {
+  auto sub = spec_of("root/sub", restart_strategy::rest_for_one, {worker(&j, "x")});
+  start(spec_of("root", restart_strategy::one_for_one, {worker(&j, "a"), supervisor_child(sub)}));
+  send("x", caf::make_message(crash_atom::value));
+  pass(100ms);
+  auto h = self->request(sup, caf::infinite, tree_atom::value);
+  sched.run();
+  std::string text;
+  h.receive([&](std::string& s) { text = s; }, [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
+  auto tree = nlohmann::json::parse(text);
+  CAF_CHECK_EQUAL(tree["path"], "root");
+  CAF_CHECK_EQUAL(tree["strategy"], "one_for_one");
+  CAF_REQUIRE_EQUAL(tree["children"].size(), 2u);
+  CAF_CHECK_EQUAL(tree["children"][0]["path"], "root/a");
+  CAF_CHECK_EQUAL(tree["children"][0]["kind"], "worker");
+  CAF_CHECK_EQUAL(tree["children"][0]["state"], "running");
+  auto& subtree = tree["children"][1];
+  CAF_CHECK_EQUAL(subtree["kind"], "supervisor");
+  CAF_CHECK_EQUAL(subtree["strategy"], "rest_for_one");
+  CAF_REQUIRE_EQUAL(subtree["children"].size(), 1u);
+  auto& x = subtree["children"][0];
+  CAF_CHECK_EQUAL(x["path"], "root/sub/x");
+  CAF_CHECK_EQUAL(x["restarts"], 1);
+  CAF_CHECK(x["last_reason"].get<std::string>().find("boom") != std::string::npos);
+  CAF_CHECK(x["last_restart_at"].is_string());
+}
+
+CAF_TEST(injected faults crash or silence the named actor) {
+  auto sub = spec_of("root/sub", restart_strategy::one_for_one,
+                     {worker(&j, "x"), worker(&j, "y", restart_type::permanent, 300ms)});
+  start(spec_of("root", restart_strategy::one_for_one, {supervisor_child(sub)}));
+  auto crash = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/x"}, std::string{"crash"});
+  sched.run();
+  crash.receive([](std::string& ack) { CAF_CHECK(ack.find("\"accepted\":true") != std::string::npos); },
+                [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
+  pass(100ms);
+  CAF_CHECK_EQUAL(j.joined(), "stop:x start:x");
+  auto hang = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/y"}, std::string{"hang"});
+  sched.run();
+  hang.receive([](std::string&) {}, [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
+  pass(600ms);
+  CAF_CHECK_EQUAL(j.joined(), "stop:x start:x stop:y start:y");
+  auto missing = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/nope"}, std::string{"crash"});
+  sched.run();
+  missing.receive([](std::string&) { CAF_FAIL("expected an error"); },
+                  [](caf::error& e) { CAF_CHECK(is(e, errc::no_such_actor)); });
+}
+
+CAF_TEST(a full mailbox sheds requests with an error the sender sees) {
+  auto a = worker(&j, "a");
+  a.mailbox_limit = 2;
+  start(spec_of("root", restart_strategy::one_for_one, {a}));
+  auto child = j.current.at("a");
+  auto r1 = self->request(child, caf::infinite, ping_atom::value);
+  auto r2 = self->request(child, caf::infinite, ping_atom::value);
+  auto r3 = self->request(child, caf::infinite, ping_atom::value);
+  // The third is refused at once, before the child runs at all.
+  r3.receive([](int) { CAF_FAIL("the third request should have been shed"); },
+             [](caf::error& e) { CAF_CHECK(is(e, errc::mailbox_full)); });
+  sched.run();
+  r1.receive([](int x) { CAF_CHECK_EQUAL(x, 1); }, [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
+  r2.receive([](int x) { CAF_CHECK_EQUAL(x, 1); }, [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
+  auto& stats = *state().children[0].stats;
+  CAF_CHECK_EQUAL(stats.shed.load(), 1u);
+  CAF_CHECK_EQUAL(stats.mailbox.load(), 0);
+  CAF_CHECK_GREATER_OR_EQUAL(stats.handled.load(), 2u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
