@@ -19,6 +19,10 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using readyz_atom = caf::atom_constant<caf::atom("readyz")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// To a supervisor: -> JSON of its subtree.
+using tree_atom = caf::atom_constant<caf::atom("tree")>;
+/// To a supervisor: (path, "crash"|"hang") -> JSON acknowledgement (drills).
+using fault_atom = caf::atom_constant<caf::atom("fault")>;
 
 /// One round trip to PostgreSQL as seen by the readiness probe.
 struct db_probe_result {

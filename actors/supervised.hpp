@@ -79,7 +79,7 @@ public:
 
   void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override {
     auto* s = stats_.load(std::memory_order_acquire);
-    if (s != nullptr) {
+    if (s != nullptr && !this->getf(caf::abstract_actor::is_terminated_flag)) {
       // Only requests are shed: they have a sender waiting for an answer,
       // which gets the error now instead of a timeout later. System
       // messages, heartbeats and timers always get through.
@@ -95,6 +95,13 @@ public:
       s->mailbox.fetch_add(1, std::memory_order_relaxed);
     }
     Base::enqueue(std::move(ptr), eu);
+  }
+
+  // The counters outlive this instance (they belong to the tree path): stop
+  // touching them before the mailbox is discarded.
+  bool cleanup(caf::error&& reason, caf::execution_unit* host) override {
+    stats_.store(nullptr, std::memory_order_release);
+    return Base::cleanup(std::move(reason), host);
   }
 
   caf::invoke_message_result consume(caf::mailbox_element& x) override {

@@ -199,6 +199,15 @@ parse_result parse_settings(const environment& env) {
   r.seconds("SHUTDOWN_TIMEOUT_SECONDS", s.shutdown_timeout, 0, 600);
   r.seconds("READYZ_DB_TIMEOUT_SECONDS", s.readyz_db_timeout, 0.05, 5);
 
+  r.boolean("FAULT_INJECTION", s.fault_injection);
+  if (s.fault_injection && s.production())
+    r.fail("FAULT_INJECTION", "1", "to be off in production (APP_ENV=production): it lets callers crash actors");
+  r.seconds("SUPERVISOR_BACKOFF_MIN_SECONDS", s.supervisor_backoff_min, 0, 60);
+  r.seconds("SUPERVISOR_BACKOFF_MAX_SECONDS", s.supervisor_backoff_max, 0, 600);
+  if (s.supervisor_backoff_max < s.supervisor_backoff_min)
+    r.fail("SUPERVISOR_BACKOFF_MAX_SECONDS", std::to_string(s.supervisor_backoff_max.count() / 1000.0),
+           "a value no smaller than SUPERVISOR_BACKOFF_MIN_SECONDS");
+
   parse_result result;
   result.errors = r.take_errors();
   if (result.errors.empty())
@@ -241,6 +250,9 @@ const std::vector<variable_doc>& documented_variables() {
      "after SIGTERM, /readyz reports 503 this long before the listener closes"},
     {"SHUTDOWN_TIMEOUT_SECONDS", "20", "longest wait for in-flight requests at shutdown"},
     {"READYZ_DB_TIMEOUT_SECONDS", "0.8", "deadline of the database round trip behind /readyz"},
+    {"FAULT_INJECTION", "false", "enable crash/hang drills on /v1/admin/supervisor (refused in production)"},
+    {"SUPERVISOR_BACKOFF_MIN_SECONDS", "0.1", "first restart delay of a crashed actor (doubles per failure)"},
+    {"SUPERVISOR_BACKOFF_MAX_SECONDS", "5", "longest restart delay of a crashed actor"},
   };
   return docs;
 }

@@ -45,6 +45,12 @@ struct settings {
   std::chrono::milliseconds shutdown_timeout{20000};
   std::chrono::milliseconds readyz_db_timeout{800};
 
+  /// Drills: POST /v1/admin/supervisor/{path}/crash|hang. Never in production.
+  bool fault_injection = false;
+  /// Restart backoff of supervised actors (doubles per consecutive failure).
+  std::chrono::milliseconds supervisor_backoff_min{100};
+  std::chrono::milliseconds supervisor_backoff_max{5000};
+
   bool production() const { return env == app_env::production; }
 };
 

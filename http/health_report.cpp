@@ -24,8 +24,52 @@ std::string format_ms(double ms) {
 
 } // namespace
 
+namespace {
+
+void collect_problems(const nlohmann::json& node, supervisor_status& out) {
+  if (!node.is_object())
+    return;
+  if (node.contains("state") && node.value("restart", "") != "temporary") {
+    std::string problem;
+    auto state = node.value("state", "");
+    auto path = node.value("path", "?");
+    if (state != "running") {
+      problem = path + " is " + state;
+      if (node.contains("last_reason") && node["last_reason"].is_string())
+        problem += " (" + node["last_reason"].get<std::string>() + ")";
+    } else if (node.contains("last_heartbeat_age_ms") && node["last_heartbeat_age_ms"].is_number() &&
+               node.value("heartbeat_ttl_ms", 0) > 0 &&
+               node["last_heartbeat_age_ms"].get<int64_t>() > node.value("heartbeat_ttl_ms", int64_t{0})) {
+      problem = path + " missed its heartbeat (" + std::to_string(node["last_heartbeat_age_ms"].get<int64_t>()) +
+                " ms > ttl " + std::to_string(node.value("heartbeat_ttl_ms", 0)) + " ms)";
+    }
+    if (node.contains("error"))
+      problem = path + " did not report: " + node.value("error", "");
+    if (!problem.empty())
+      (node.value("critical", true) ? out.critical_problems : out.other_problems).push_back(problem);
+  }
+  if (node.contains("children"))
+    for (auto& child : node["children"])
+      collect_problems(child, out);
+}
+
+} // namespace
+
+supervisor_status supervisor_status_from(const std::string& tree_json) {
+  supervisor_status out;
+  auto tree = nlohmann::json::parse(tree_json, nullptr, false);
+  if (!tree.is_object()) {
+    out.error = "unreadable supervision tree";
+    return out;
+  }
+  out.known = true;
+  collect_problems(tree, out);
+  return out;
+}
+
 std::vector<check_result> readiness_checks(const readiness_report& r,
-                                           const std::vector<std::string>& excluded) {
+                                           const std::vector<std::string>& excluded,
+                                           const supervisor_status* supervisor) {
   std::vector<check_result> out;
   const auto& db = r.database;
 
@@ -48,6 +92,21 @@ std::vector<check_result> readiness_checks(const readiness_report& r,
   }
   out.push_back(migrations);
 
+  if (supervisor != nullptr) {
+    check_result sup{"supervisor", supervisor->known && supervisor->critical_problems.empty(), false, ""};
+    if (!supervisor->known) {
+      sup.detail = "the supervision tree did not answer: " + supervisor->error;
+    } else if (supervisor->critical_problems.empty() && supervisor->other_problems.empty()) {
+      sup.detail = "every supervised actor is running";
+    } else {
+      for (auto& p : supervisor->critical_problems)
+        sup.detail += (sup.detail.empty() ? "" : "; ") + p;
+      for (auto& p : supervisor->other_problems)
+        sup.detail += (sup.detail.empty() ? "" : "; ") + p + " (not critical)";
+    }
+    out.push_back(sup);
+  }
+
   // Honest placeholder until the job runner exists: it checks nothing.
   out.push_back({"jobs", true, false, "not checked: this build has no job runner yet"});
 
@@ -60,7 +119,8 @@ bool all_ok(const std::vector<check_result>& checks) {
   return std::all_of(checks.begin(), checks.end(), [](auto& c) { return c.ok || c.excluded; });
 }
 
-std::string readiness_json(const readiness_report& r, const std::vector<check_result>& checks) {
+std::string readiness_json(const readiness_report& r, const std::vector<check_result>& checks,
+                           const supervisor_status* supervisor) {
   auto find = [&](std::string_view name) -> const check_result& {
     return *std::find_if(checks.begin(), checks.end(), [&](auto& c) { return c.name == name; });
   };
@@ -93,6 +153,15 @@ std::string readiness_json(const readiness_report& r, const std::vector<check_re
   jobs["checked"] = false;
   jobs["detail"] = find("jobs").detail;
   body["jobs"] = std::move(jobs);
+
+  if (supervisor != nullptr) {
+    auto sup = base(find("supervisor"));
+    if (!supervisor->known)
+      sup["error"] = supervisor->error;
+    sup["problems"] = supervisor->critical_problems;
+    sup["degraded"] = supervisor->other_problems;
+    body["supervisor"] = std::move(sup);
+  }
 
   body["shutting_down"] = r.shutting_down;
   return body.dump();

@@ -12,6 +12,8 @@
 
 #include <caf/sec.hpp>
 
+#include <optional>
+
 namespace clean::http {
 
 struct ops_routes::impl {
@@ -43,28 +45,46 @@ struct ops_routes::impl {
     auto verbose = query_has(ctx.query, "verbose");
     auto excluded = excluded_checks(ctx.query);
     auto request_id = std::string{ctx.request_id};
-    auto answer = [reply, verbose, excluded](const readiness_report& report) {
-      auto checks = readiness_checks(report, excluded);
+    auto answer = [reply, verbose, excluded](const readiness_report& report,
+                                             const std::optional<supervisor_status>& sup) {
+      auto checks = readiness_checks(report, excluded, sup ? &*sup : nullptr);
       auto status = all_ok(checks) ? bhttp::status::ok : bhttp::status::service_unavailable;
       reply(verbose ? text_response(status, verbose_text("readyz", checks))
-                    : json_response(status, readiness_json(report, checks)));
+                    : json_response(status, readiness_json(report, checks, sup ? &*sup : nullptr)));
+    };
+    // Second step: the supervision tree's view, then answer.
+    auto with_tree = [this, answer, &gw = ctx.actors](const readiness_report& report) {
+      if (!config.supervision_root)
+        return answer(report, std::nullopt);
+      gw.request(
+        config.supervision_root, std::chrono::milliseconds(500),
+        [answer, report](std::string& tree) { answer(report, supervisor_status_from(tree)); },
+        [answer, report](caf::error& err) {
+          supervisor_status sup;
+          sup.error = caf::to_string(err);
+          answer(report, sup);
+        },
+        tree_atom::value);
     };
     auto health = find_health();
     if (!health) {
       readiness_report report;
+      report.migrations_head = config.migrations_head;
       report.database.error = "the health actor is restarting";
-      return answer(report);
+      return with_tree(report);
     }
     ctx.actors.request(
-      health, config.readyz_timeout, [answer](readiness_report& report) { answer(report); },
-      [answer, request_id](caf::error& err) {
+      health, config.readyz_timeout, [with_tree](readiness_report& report) { with_tree(report); },
+      [with_tree, request_id, head = config.migrations_head](caf::error& err) {
         // The health actor itself answers within its probe timeout; getting
-        // here means it is overloaded or gone, which is also "not ready".
+        // here means it is overloaded, restarting or gone: also "not ready".
         telemetry::log(spdlog::level::warn, "readyz_unanswered", "health actor did not answer",
                        {{"request_id", request_id}, {"error", caf::to_string(err)}});
         readiness_report report;
-        report.database.error = "health check did not answer in time";
-        answer(report);
+        report.migrations_head = head;
+        report.database.error = is(err, errc::mailbox_full) ? "health actor overloaded (request shed)"
+                                                            : "health check did not answer in time";
+        with_tree(report);
       },
       readyz_atom::value);
   }

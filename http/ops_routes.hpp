@@ -4,6 +4,8 @@
 #include "http/auth.hpp"
 #include "http/exchange.hpp"
 
+#include <caf/actor.hpp>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -20,6 +22,11 @@ struct ops_config {
   metrics_access_policy metrics_access;
   /// Upper bound for a /readyz answer; the health actor answers sooner.
   std::chrono::milliseconds readyz_timeout{1000};
+  /// The root supervisor, asked for the tree's health by /readyz (may be
+  /// null in tests: the supervisor check is then left out).
+  caf::actor supervision_root;
+  /// Shipped schema version, for reports made without the health actor.
+  int64_t migrations_head = 0;
 };
 
 /// The operational endpoints: /healthz, /livez, /readyz, /metrics.

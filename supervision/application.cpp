@@ -1,6 +1,7 @@
 #include "supervision/application.hpp"
 
 #include "config/settings.hpp"
+#include "http/admin_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
@@ -136,8 +137,11 @@ int serve(const config::settings& settings, const char* version) {
     ops_cfg.version = version;
     ops_cfg.metrics_access = {settings.production(), settings.metrics_tokens};
     ops_cfg.readyz_timeout = settings.readyz_db_timeout + std::chrono::milliseconds(200);
+    ops_cfg.supervision_root = actors.root();
+    ops_cfg.migrations_head = persistence::head_version();
     http::ops_routes ops{ops_cfg, [&actors] { return actors.health(); }, metrics};
     ops.install(routes);
+    http::install_admin_routes(routes, {settings.production(), settings.fault_injection, actors.root()});
 
     http::server server{server_config(settings), routes, metrics.http(), system};
     uint16_t port = 0;

@@ -333,16 +333,16 @@ void check_heartbeats(supervisor_pointer self) {
 // -- observation and drills ---------------------------------------------------
 
 /// The fields a supervisor knows about one of its children.
-nlohmann::json child_fields(supervisor_pointer self, const child_state& c) {
-  nlohmann::json j;
+nlohmann::ordered_json child_fields(supervisor_pointer self, const child_state& c) {
+  nlohmann::ordered_json j;
   j["path"] = child_path(self, c);
   j["kind"] = c.spec.is_supervisor ? "supervisor" : "worker";
   j["state"] = to_string(c.status);
   j["restart"] = to_string(c.spec.restart);
   j["critical"] = self->state.spec.critical;
   j["restarts"] = c.restarts;
-  j["last_restart_at"] = c.last_restart_wall.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.last_restart_wall);
-  j["last_reason"] = c.last_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.last_reason);
+  j["last_restart_at"] = c.last_restart_wall.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.last_restart_wall);
+  j["last_reason"] = c.last_reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.last_reason);
   j["heartbeat_ttl_ms"] = c.spec.heartbeat_ttl.count();
   auto last = c.stats->last_heartbeat_ms.load();
   if (c.spec.heartbeat_ttl.count() > 0 && last > 0 && c.status == child_status::running)
@@ -361,7 +361,7 @@ nlohmann::json child_fields(supervisor_pointer self, const child_state& c) {
 caf::result<std::string> describe_tree(supervisor_pointer self) {
   auto& st = self->state;
   struct gather {
-    nlohmann::json node;
+    nlohmann::ordered_json node;
     size_t pending = 0;
   };
   auto acc = std::make_shared<gather>();
@@ -371,7 +371,7 @@ caf::result<std::string> describe_tree(supervisor_pointer self) {
   acc->node["max_restarts"] = st.spec.max_restarts;
   acc->node["period_ms"] = st.spec.period.count();
   acc->node["critical"] = st.spec.critical;
-  acc->node["children"] = nlohmann::json::array();
+  acc->node["children"] = nlohmann::ordered_json::array();
   auto rp = self->make_response_promise<std::string>();
   auto finish = [acc, rp]() mutable {
     if (--acc->pending == 0)
@@ -388,7 +388,7 @@ caf::result<std::string> describe_tree(supervisor_pointer self) {
       .then(
         [acc, index, finish](std::string& subtree) mutable {
           auto& mine = acc->node["children"][index];
-          auto theirs = nlohmann::json::parse(subtree, nullptr, false);
+          auto theirs = nlohmann::ordered_json::parse(subtree, nullptr, false);
           if (theirs.is_object()) {
             mine["strategy"] = theirs["strategy"];
             mine["max_restarts"] = theirs["max_restarts"];
@@ -431,7 +431,7 @@ caf::result<std::string> inject_fault(supervisor_pointer self, const std::string
       self->send_exit(c.handle, caf::make_error(caf::sec::runtime_error, "injected crash"));
     else
       c.stats->hung = true;
-    nlohmann::json ack{{"path", path}, {"fault", kind}, {"accepted", true}};
+    nlohmann::ordered_json ack{{"path", path}, {"fault", kind}, {"accepted", true}};
     return ack.dump();
   }
   return clean::make_error(errc::no_such_actor);

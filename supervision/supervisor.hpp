@@ -5,6 +5,7 @@
 // ordered start/stop. CAF supplies links and exit messages; everything else
 // is here.
 
+#include "actors/interfaces.hpp"
 #include "actors/supervised.hpp"
 #include "supervision/observer.hpp"
 
@@ -144,8 +145,7 @@ using supervisor_pointer = caf::stateful_actor<supervisor_state, instrumented<ca
 /// Requests understood by every supervisor (besides heartbeats):
 ///  * `tree_atom` -> JSON of this supervisor's subtree (see docs/ARCHITECTURE.md);
 ///  * `fault_atom, path, "crash"|"hang"` -> JSON acknowledgement, for drills.
-using tree_atom = caf::atom_constant<caf::atom("tree")>;
-using fault_atom = caf::atom_constant<caf::atom("fault")>;
+/// (tree_atom and fault_atom live in actors/interfaces.hpp.)
 
 /// The supervisor's behavior. Spawn it linked to (or monitored by) whoever
 /// must learn about its failure; `ctx` says where its own heartbeats go.

@@ -4,6 +4,7 @@
 #include "actors/health.hpp"
 #include "config/settings.hpp"
 #include "persistence/migrations.hpp"
+#include "supervision/actor_metrics.hpp"
 #include "supervision/supervisor.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
@@ -25,13 +26,21 @@ const caf::atom_value health_name = caf::atom("health");
 
 /// Restarts of a subtree's children are spread out (100 ms doubling to 5 s)
 /// so a dead dependency does not make them spin.
-supervisor_spec subtree(std::string path, std::vector<child_spec> children) {
+struct tree_options {
+  backoff_policy backoff;
+  std::shared_ptr<tree_observer> observer;
+};
+
+supervisor_spec subtree(const tree_options& opts, std::string path, bool critical,
+                        std::vector<child_spec> children) {
   supervisor_spec s;
   s.path = std::move(path);
   s.strategy = restart_strategy::one_for_one;
   s.max_restarts = 10;
   s.period = 60s;
-  s.backoff = {100ms, 5s, 0.2, 30s};
+  s.backoff = opts.backoff;
+  s.critical = critical;
+  s.observer = opts.observer;
   s.children = std::move(children);
   return s;
 }
@@ -40,7 +49,10 @@ supervisor_spec subtree(std::string path, std::vector<child_spec> children) {
 /// to it (each restart publishes the new instance).
 template <class Handle>
 Handle publish(caf::local_actor* parent, caf::atom_value name, Handle h) {
-  parent->system().registry().put(name, caf::actor_cast<caf::strong_actor_ptr>(h));
+  // put() keeps an existing entry, so the previous instance goes first.
+  auto& registry = parent->system().registry();
+  registry.erase(name);
+  registry.put(name, caf::actor_cast<caf::strong_actor_ptr>(h));
   return h;
 }
 
@@ -66,6 +78,8 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
   c.id = "health";
   c.heartbeat_ttl = 3s;
   c.shutdown_timeout = 1s;
+  // Every /readyz is one request; beyond this many waiting, shed (503).
+  c.mailbox_limit = 1000;
   health_config cfg;
   cfg.probe_timeout = settings.readyz_db_timeout;
   cfg.migrations_head = persistence::head_version();
@@ -83,21 +97,30 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
 }
 
 supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
-                          std::shared_ptr<const std::atomic<bool>> draining) {
+                          std::shared_ptr<const std::atomic<bool>> draining,
+                          std::shared_ptr<tree_observer> observer) {
+  tree_options opts;
+  opts.backoff = {settings.supervisor_backoff_min, settings.supervisor_backoff_max, 0.2, 30s};
+  opts.observer = observer;
   supervisor_spec root;
+  root.observer = observer;
   root.path = "root";
   root.strategy = restart_strategy::one_for_one;
   // A subtree that keeps giving up is not transient trouble: after three
   // subtree restarts in a minute the process stops rather than limp on.
   root.max_restarts = 3;
   root.period = 60s;
-  root.backoff = {500ms, 10s, 0.2, 60s};
+  root.backoff = {std::max(settings.supervisor_backoff_min, milliseconds{500}),
+                  std::max(settings.supervisor_backoff_max, milliseconds{10000}), 0.2, 60s};
+  // http, db and jobs are critical: a permanent child of theirs being down
+  // makes the instance unready. email and stripe wrap outside providers;
+  // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
-    supervisor_child(subtree("root/db", {probe_child(settings)})),
-    supervisor_child(subtree("root/http", {health_child(settings, metrics, std::move(draining))})),
-    supervisor_child(subtree("root/jobs", {})),
-    supervisor_child(subtree("root/email", {})),
-    supervisor_child(subtree("root/stripe", {})),
+    supervisor_child(subtree(opts, "root/db", true, {probe_child(settings)})),
+    supervisor_child(subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
+    supervisor_child(subtree(opts, "root/jobs", true, {})),
+    supervisor_child(subtree(opts, "root/email", false, {})),
+    supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
   return root;
 }
@@ -106,7 +129,10 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
 
 tree::tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics)
   : system_(system) {
-  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_), supervised_context{});
+  observer_ = std::make_shared<actor_metrics>(metrics);
+  supervised_context ctx;
+  ctx.stats = observer_->stats_for("root");
+  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_), ctx);
 }
 
 tree::~tree() { shutdown(); }

@@ -21,6 +21,8 @@ class metrics_registry;
 
 namespace clean::supervision {
 
+class actor_metrics;
+
 /// The service's supervision tree, declared in one place (tree.cpp):
 ///
 ///   root (one_for_one)
@@ -60,8 +62,12 @@ public:
   /// Called (from an actor thread) when the root fails.
   void on_root_failure(std::function<void(const std::string& reason)> f);
 
+  /// The root supervisor: answers `tree_atom` and `fault_atom`.
+  const caf::actor& root() const { return root_; }
+
 private:
   caf::actor_system& system_;
+  std::shared_ptr<actor_metrics> observer_;
   caf::actor root_;
   std::shared_ptr<std::atomic<bool>> root_failed_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);

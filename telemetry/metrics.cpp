@@ -103,8 +103,16 @@ metrics_registry::metrics_registry(std::string version)
 
 metrics_registry::~metrics_registry() = default;
 
+void metrics_registry::add_collectable(std::shared_ptr<prometheus::Collectable> c) {
+  extra_.push_back(std::move(c));
+}
+
 std::string metrics_registry::render() const {
   auto families = registry_->Collect();
+  for (auto& c : extra_) {
+    auto more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
   auto process = process_->Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));

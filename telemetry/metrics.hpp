@@ -6,6 +6,7 @@
 
 namespace prometheus {
 class Registry;
+class Collectable;
 class Counter;
 class Gauge;
 class Histogram;
@@ -47,6 +48,10 @@ public:
   const http_metrics& http() const { return http_; }
   const health_metrics& health() const { return health_; }
 
+  /// Adds a collector whose families are rendered with the registry's (for
+  /// values read at scrape time). Call during start-up.
+  void add_collectable(std::shared_ptr<prometheus::Collectable> c);
+
   /// Renders every family in the Prometheus text exposition format 0.0.4.
   /// Thread-safe; called off the HTTP event loop.
   std::string render() const;
@@ -55,6 +60,7 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
   std::shared_ptr<process_collector> process_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> extra_;
   http_metrics http_;
   health_metrics health_;
 };

@@ -130,6 +130,9 @@ CAF_TEST(every variable rejects a bad value and names it) {
     {"SHUTDOWN_DRAIN_SECONDS", "-1"},
     {"SHUTDOWN_TIMEOUT_SECONDS", "nan"},
     {"READYZ_DB_TIMEOUT_SECONDS", "10"},
+    {"FAULT_INJECTION", "maybe"},
+    {"SUPERVISOR_BACKOFF_MIN_SECONDS", "-1"},
+    {"SUPERVISOR_BACKOFF_MAX_SECONDS", "forever"},
   };
   for (auto& [name, value] : bad) {
     CAF_MESSAGE("checking " << name << "=" << value);
@@ -148,6 +151,18 @@ CAF_TEST(secrets are never echoed in errors) {
   err = error_for("DATABASE_URL", "mysql://root:hunter2@db");
   CAF_CHECK(mentions(err, "DATABASE_URL"));
   CAF_CHECK(!mentions(err, "hunter2"));
+}
+
+CAF_TEST(fault injection is refused in production) {
+  auto r = parse({{"FAULT_INJECTION", "1"}});
+  CAF_REQUIRE(r.value);
+  CAF_CHECK(r.value->fault_injection);
+  r = parse({{"FAULT_INJECTION", "1"}, {"APP_ENV", "production"}});
+  CAF_REQUIRE(!r.value);
+  CAF_CHECK(mentions(r.errors.front(), "FAULT_INJECTION"));
+  r = parse({{"SUPERVISOR_BACKOFF_MIN_SECONDS", "2"}, {"SUPERVISOR_BACKOFF_MAX_SECONDS", "1"}});
+  CAF_REQUIRE(!r.value);
+  CAF_CHECK(mentions(r.errors.front(), "SUPERVISOR_BACKOFF_MAX_SECONDS"));
 }
 
 CAF_TEST(all errors are reported at once) {
@@ -169,7 +184,8 @@ CAF_TEST(every variable is documented) {
     "DATABASE_POOL_TIMEOUT_SECONDS", "METRICS_TOKEN", "LOG_LEVEL", "LOG_FORMAT", "ACCESS_LOG",
     "HTTP_MAX_BODY_BYTES", "HTTP_MAX_HEADER_BYTES", "HTTP_READ_TIMEOUT_SECONDS", "HTTP_IDLE_TIMEOUT_SECONDS",
     "HTTP_MAX_CONNECTIONS", "HTTP_IO_THREADS", "ACTOR_THREADS", "SHUTDOWN_DRAIN_SECONDS",
-    "SHUTDOWN_TIMEOUT_SECONDS", "READYZ_DB_TIMEOUT_SECONDS"};
+    "SHUTDOWN_TIMEOUT_SECONDS", "READYZ_DB_TIMEOUT_SECONDS", "FAULT_INJECTION", "SUPERVISOR_BACKOFF_MIN_SECONDS",
+    "SUPERVISOR_BACKOFF_MAX_SECONDS"};
   auto& docs = documented_variables();
   for (auto& name : expected) {
     auto found = std::any_of(docs.begin(), docs.end(), [&](auto& d) { return name == d.name; });
