@@ -22,7 +22,7 @@ readiness_report make_report(self_ptr self) {
   if (st.last) {
     r.database = *st.last;
     r.database_age_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - st.last_at).count();
+        std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - st.last_at).count();
   } else {
     r.database.error = "no probe has completed yet";
   }
@@ -64,9 +64,9 @@ void start_probe(self_ptr self) {
     return;
   st.probe_in_flight = true;
   auto timeout = st.config.probe_timeout;
-  auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    (self->clock().now() + timeout).time_since_epoch())
-                    .count();
+  auto deadline =
+      std::chrono::duration_cast<std::chrono::nanoseconds>((self->clock().now() + timeout).time_since_epoch())
+          .count();
   auto worker = st.config.find_worker ? st.config.find_worker() : db_probe_actor{};
   if (!worker) {
     db_probe_result r;
@@ -74,15 +74,15 @@ void start_probe(self_ptr self) {
     return record(self, r, false);
   }
   self->request(worker, timeout, probe_atom::value, int64_t{deadline})
-    .then([self](db_probe_result& r) { record(self, r); },
-          [self, timeout](caf::error& err) {
-            db_probe_result r;
-            r.latency_ms = static_cast<double>(timeout.count());
-            r.error = err == caf::sec::request_timeout
-                        ? "no answer from the database within " + std::to_string(timeout.count()) + " ms"
-                        : "probe worker failed: " + self->system().render(err);
-            record(self, r);
-          });
+      .then([self](db_probe_result& r) { record(self, r); },
+            [self, timeout](caf::error& err) {
+              db_probe_result r;
+              r.latency_ms = static_cast<double>(timeout.count());
+              r.error = err == caf::sec::request_timeout
+                            ? "no answer from the database within " + std::to_string(timeout.count()) + " ms"
+                            : "probe worker failed: " + self->system().render(err);
+              record(self, r);
+            });
 }
 
 bool fresh(self_ptr self, std::chrono::milliseconds window) {
@@ -103,23 +103,23 @@ health_actor::behavior_type health(self_ptr self, health_config config, supervis
   }
   self->send(self, tick_atom::value);
   return {
-    [self](readyz_atom) -> caf::result<readiness_report> {
-      if (fresh(self, self->state.config.reuse_window))
-        return make_report(self);
-      auto rp = self->make_response_promise<readiness_report>();
-      self->state.waiting.push_back(rp);
-      start_probe(self);
-      return rp;
-    },
-    [self](drain_atom) { self->state.shutting_down = true; },
-    [self](beat_atom) { beat(self, self->state.supervision); },
-    [self](tick_atom) {
-      auto interval = self->state.config.refresh_interval;
-      if (!fresh(self, interval))
+      [self](readyz_atom) -> caf::result<readiness_report> {
+        if (fresh(self, self->state.config.reuse_window))
+          return make_report(self);
+        auto rp = self->make_response_promise<readiness_report>();
+        self->state.waiting.push_back(rp);
         start_probe(self);
-      if (interval.count() > 0)
-        self->delayed_send(self, interval, tick_atom::value);
-    },
+        return rp;
+      },
+      [self](drain_atom) { self->state.shutting_down = true; },
+      [self](beat_atom) { beat(self, self->state.supervision); },
+      [self](tick_atom) {
+        auto interval = self->state.config.refresh_interval;
+        if (!fresh(self, interval))
+          start_probe(self);
+        if (interval.count() > 0)
+          self->delayed_send(self, interval, tick_atom::value);
+      },
   };
 }
 

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -59,7 +59,7 @@ struct health_state {
   prometheus::Gauge* migrations_up = nullptr;
 };
 
-health_actor::behavior_type health(supervised_pointer<health_actor, health_state> self,
-                                   health_config config, supervised_context ctx);
+health_actor::behavior_type health(supervised_pointer<health_actor, health_state> self, health_config config,
+                                   supervised_context ctx);
 
 } // namespace clean

@@ -58,13 +58,13 @@ typename Inspector::result_type inspect(Inspector& f, readiness_report& x) {
 /// The argument is the caller's deadline (steady clock, ns): a probe that
 /// queued behind a hung one and is already late is skipped, not run.
 using db_probe_actor =
-  caf::typed_actor<caf::replies_to<probe_atom, int64_t>::with<db_probe_result>, caf::reacts_to<beat_atom>>;
+    caf::typed_actor<caf::replies_to<probe_atom, int64_t>::with<db_probe_result>, caf::reacts_to<beat_atom>>;
 
 /// Aggregates readiness: answers `/readyz` within its deadline even when the
 /// database hangs, shares one in-flight probe between concurrent callers, and
 /// turns unready once shutdown begins.
-using health_actor = caf::typed_actor<caf::replies_to<readyz_atom>::with<readiness_report>,
-                                      caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
-                                      caf::reacts_to<beat_atom>>;
+using health_actor =
+    caf::typed_actor<caf::replies_to<readyz_atom>::with<readiness_report>, caf::reacts_to<drain_atom>,
+                     caf::reacts_to<tick_atom>, caf::reacts_to<beat_atom>>;
 
 } // namespace clean

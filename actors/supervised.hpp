@@ -12,8 +12,8 @@
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
-#include <caf/local_actor.hpp>
 #include <caf/invoke_message_result.hpp>
+#include <caf/local_actor.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -118,7 +118,8 @@ public:
       s->mailbox.fetch_sub(1, std::memory_order_relaxed);
       s->handled.fetch_add(1, std::memory_order_relaxed);
       if (s->observe_processing)
-        s->observe_processing(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        s->observe_processing(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     return result;
   }

@@ -51,8 +51,7 @@ public:
     char* end = nullptr;
     errno = 0;
     double parsed = std::strtod(v->c_str(), &end);
-    if (errno != 0 || end != v->c_str() + v->size() || !std::isfinite(parsed) || parsed < lo
-        || parsed > hi) {
+    if (errno != 0 || end != v->c_str() + v->size() || !std::isfinite(parsed) || parsed < lo || parsed > hi) {
       fail(name, *v, "a number of seconds from " + trim_number(lo) + " to " + trim_number(hi));
       return;
     }
@@ -107,8 +106,8 @@ bool valid_ip_address(const std::string& host) {
 
 bool valid_database_url(const std::string& url) {
   // libpq accepts URIs and key=value connection strings; anything else is a typo.
-  return url.starts_with("postgresql://") || url.starts_with("postgres://")
-         || url.find('=') != std::string::npos;
+  return url.starts_with("postgresql://") || url.starts_with("postgres://") ||
+         url.find('=') != std::string::npos;
 }
 
 std::vector<std::string> split_tokens(const std::string& raw) {
@@ -125,8 +124,7 @@ std::vector<std::string> split_tokens(const std::string& raw) {
 }
 
 bool valid_token(const std::string& t) {
-  return !t.empty()
-         && std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+  return !t.empty() && std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
 }
 
 void read_metrics_tokens(reader& r, settings& s) {
@@ -149,8 +147,7 @@ void read_metrics_tokens(reader& r, settings& s) {
 parse_result parse_settings(const environment& env) {
   settings s;
   reader r{env};
-  r.choice("APP_ENV", s.env,
-           {{"development", app_env::development}, {"production", app_env::production}});
+  r.choice("APP_ENV", s.env, {{"development", app_env::development}, {"production", app_env::production}});
   // Defaults that depend on the environment are set before the explicit values.
   s.log_fmt = s.production() ? log_format::json : log_format::text;
   s.shutdown_drain = s.production() ? std::chrono::milliseconds{5000} : std::chrono::milliseconds{0};
@@ -167,8 +164,7 @@ parse_result parse_settings(const environment& env) {
     if (valid_database_url(*url))
       s.database_url = *url;
     else
-      r.fail("DATABASE_URL", "<redacted>",
-             "a postgresql:// URI or a libpq key=value connection string");
+      r.fail("DATABASE_URL", "<redacted>", "a postgresql:// URI or a libpq key=value connection string");
   }
   r.integer("DATABASE_POOL_SIZE", s.database_pool_size, 1, 1000);
   r.integer("DATABASE_MAX_OVERFLOW", s.database_max_overflow, 0, 1000);
@@ -201,7 +197,8 @@ parse_result parse_settings(const environment& env) {
 
   r.boolean("FAULT_INJECTION", s.fault_injection);
   if (s.fault_injection && s.production())
-    r.fail("FAULT_INJECTION", "1", "to be off in production (APP_ENV=production): it lets callers crash actors");
+    r.fail("FAULT_INJECTION", "1",
+           "to be off in production (APP_ENV=production): it lets callers crash actors");
   r.seconds("SUPERVISOR_BACKOFF_MIN_SECONDS", s.supervisor_backoff_min, 0, 60);
   r.seconds("SUPERVISOR_BACKOFF_MAX_SECONDS", s.supervisor_backoff_max, 0, 600);
   if (s.supervisor_backoff_max < s.supervisor_backoff_min)
@@ -228,31 +225,33 @@ environment process_environment() {
 
 const std::vector<variable_doc>& documented_variables() {
   static const std::vector<variable_doc> docs{
-    {"APP_ENV", "development", "development | production (production enforces secrets)"},
-    {"HOST", "127.0.0.1", "address to listen on"},
-    {"PORT", "8080", "TCP port to listen on (0 = any free port)"},
-    {"DATABASE_URL", "(none)", "libpq URI or key=value string; required by serve and migrate"},
-    {"DATABASE_POOL_SIZE", "8", "steady database connections (1-1000)"},
-    {"DATABASE_MAX_OVERFLOW", "4", "extra connections under load (0-1000)"},
-    {"DATABASE_POOL_TIMEOUT_SECONDS", "5", "longest wait for a pooled connection"},
-    {"METRICS_TOKEN", "(none)", "bearer token for /metrics; two comma-separated during rotation"},
-    {"LOG_LEVEL", "info", "trace | debug | info | warn | error | critical | off"},
-    {"LOG_FORMAT", "text (json in production)", "json | text"},
-    {"ACCESS_LOG", "true", "one log line per HTTP request"},
-    {"HTTP_MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
-    {"HTTP_MAX_HEADER_BYTES", "16384", "larger request headers get 431"},
-    {"HTTP_READ_TIMEOUT_SECONDS", "10", "a request must arrive completely within this"},
-    {"HTTP_IDLE_TIMEOUT_SECONDS", "60", "idle keep-alive connections are closed after this"},
-    {"HTTP_MAX_CONNECTIONS", "10000", "connections beyond this get 503 and are closed"},
-    {"HTTP_IO_THREADS", "1", "threads running the HTTP event loop"},
-    {"ACTOR_THREADS", "2", "CAF scheduler worker threads"},
-    {"SHUTDOWN_DRAIN_SECONDS", "0 (5 in production)",
-     "after SIGTERM, /readyz reports 503 this long before the listener closes"},
-    {"SHUTDOWN_TIMEOUT_SECONDS", "20", "longest wait for in-flight requests at shutdown"},
-    {"READYZ_DB_TIMEOUT_SECONDS", "0.8", "deadline of the database round trip behind /readyz"},
-    {"FAULT_INJECTION", "false", "enable crash/hang drills on /v1/admin/supervisor (refused in production)"},
-    {"SUPERVISOR_BACKOFF_MIN_SECONDS", "0.1", "first restart delay of a crashed actor (doubles per failure)"},
-    {"SUPERVISOR_BACKOFF_MAX_SECONDS", "5", "longest restart delay of a crashed actor"},
+      {"APP_ENV", "development", "development | production (production enforces secrets)"},
+      {"HOST", "127.0.0.1", "address to listen on"},
+      {"PORT", "8080", "TCP port to listen on (0 = any free port)"},
+      {"DATABASE_URL", "(none)", "libpq URI or key=value string; required by serve and migrate"},
+      {"DATABASE_POOL_SIZE", "8", "steady database connections (1-1000)"},
+      {"DATABASE_MAX_OVERFLOW", "4", "extra connections under load (0-1000)"},
+      {"DATABASE_POOL_TIMEOUT_SECONDS", "5", "longest wait for a pooled connection"},
+      {"METRICS_TOKEN", "(none)", "bearer token for /metrics; two comma-separated during rotation"},
+      {"LOG_LEVEL", "info", "trace | debug | info | warn | error | critical | off"},
+      {"LOG_FORMAT", "text (json in production)", "json | text"},
+      {"ACCESS_LOG", "true", "one log line per HTTP request"},
+      {"HTTP_MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
+      {"HTTP_MAX_HEADER_BYTES", "16384", "larger request headers get 431"},
+      {"HTTP_READ_TIMEOUT_SECONDS", "10", "a request must arrive completely within this"},
+      {"HTTP_IDLE_TIMEOUT_SECONDS", "60", "idle keep-alive connections are closed after this"},
+      {"HTTP_MAX_CONNECTIONS", "10000", "connections beyond this get 503 and are closed"},
+      {"HTTP_IO_THREADS", "1", "threads running the HTTP event loop"},
+      {"ACTOR_THREADS", "2", "CAF scheduler worker threads"},
+      {"SHUTDOWN_DRAIN_SECONDS", "0 (5 in production)",
+       "after SIGTERM, /readyz reports 503 this long before the listener closes"},
+      {"SHUTDOWN_TIMEOUT_SECONDS", "20", "longest wait for in-flight requests at shutdown"},
+      {"READYZ_DB_TIMEOUT_SECONDS", "0.8", "deadline of the database round trip behind /readyz"},
+      {"FAULT_INJECTION", "false",
+       "enable crash/hang drills on /v1/admin/supervisor (refused in production)"},
+      {"SUPERVISOR_BACKOFF_MIN_SECONDS", "0.1",
+       "first restart delay of a crashed actor (doubles per failure)"},
+      {"SUPERVISOR_BACKOFF_MAX_SECONDS", "5", "longest restart delay of a crashed actor"},
   };
   return docs;
 }

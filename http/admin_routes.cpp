@@ -27,7 +27,8 @@ bool refuse_in_production(const admin_config& cfg, const responder& reply) {
   return true;
 }
 
-void fault(const std::shared_ptr<admin_config>& cfg, request_context& ctx, responder reply, const char* kind) {
+void fault(const std::shared_ptr<admin_config>& cfg, request_context& ctx, responder reply,
+           const char* kind) {
   if (refuse_in_production(*cfg, reply))
     return;
   if (!cfg->fault_injection)
@@ -35,9 +36,10 @@ void fault(const std::shared_ptr<admin_config>& cfg, request_context& ctx, respo
                                 "fault injection is off; start the service with FAULT_INJECTION=1"));
   auto path = std::string{param(ctx.params, "path")};
   ctx.actors.request(
-    cfg->supervision_root, tree_timeout,
-    [reply](std::string& ack) { reply(json_response(bhttp::status::accepted, std::move(ack))); },
-    [reply](caf::error& err) { reply(actor_error_response(err)); }, fault_atom::value, path, std::string{kind});
+      cfg->supervision_root, tree_timeout,
+      [reply](std::string& ack) { reply(json_response(bhttp::status::accepted, std::move(ack))); },
+      [reply](caf::error& err) { reply(actor_error_response(err)); }, fault_atom::value, path,
+      std::string{kind});
 }
 
 } // namespace
@@ -62,9 +64,9 @@ void install_admin_routes(route_table& routes, admin_config config) {
     if (refuse_in_production(*cfg, reply))
       return;
     ctx.actors.request(
-      cfg->supervision_root, tree_timeout,
-      [reply](std::string& tree) { reply(json_response(bhttp::status::ok, std::move(tree))); },
-      [reply](caf::error& err) { reply(actor_error_response(err)); }, tree_atom::value);
+        cfg->supervision_root, tree_timeout,
+        [reply](std::string& tree) { reply(json_response(bhttp::status::ok, std::move(tree))); },
+        [reply](caf::error& err) { reply(actor_error_response(err)); }, tree_atom::value);
   });
   routes.add(method_kind::post, "/v1/admin/supervisor/{path...}/crash",
              [cfg](request_context& ctx, responder reply) { fault(cfg, ctx, std::move(reply), "crash"); });

@@ -26,8 +26,7 @@ struct metrics_access_policy {
 
   /// `authorization` is the raw header (may be empty); `query_tokens` the
   /// values of `?token=`.
-  access_decision check(std::string_view authorization,
-                        const std::vector<std::string>& query_tokens) const;
+  access_decision check(std::string_view authorization, const std::vector<std::string>& query_tokens) const;
 };
 
 /// Reason label for metrics and logs ("missing_token", ...).

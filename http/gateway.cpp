@@ -15,10 +15,9 @@ gateway_actor::gateway_actor(caf::actor_config& cfg) : super(cfg) {
   become([](caf::atom_constant<caf::atom("noop")>) {});
 }
 
-gateway::gateway(caf::actor_system& sys, boost::asio::io_context& ioc)
-  : sys_(sys), handle_(sys.spawn<gateway_actor, caf::hidden>()),
-    self_(static_cast<gateway_actor*>(caf::actor_cast<caf::abstract_actor*>(handle_))),
-    context_(&sys) {
+gateway::gateway(caf::actor_system& sys, boost::asio::io_context& ioc) :
+    sys_(sys), handle_(sys.spawn<gateway_actor, caf::hidden>()),
+    self_(static_cast<gateway_actor*>(caf::actor_cast<caf::abstract_actor*>(handle_))), context_(&sys) {
   auto* self = self_;
   auto* ctx = &context_;
   self_->on_enqueue([self, ctx, &ioc](caf::mailbox_element_ptr ptr) {
@@ -28,7 +27,9 @@ gateway::gateway(caf::actor_system& sys, boost::asio::io_context& ioc)
   });
 }
 
-gateway::~gateway() { close(); }
+gateway::~gateway() {
+  close();
+}
 
 void gateway::close() {
   if (self_ == nullptr)

@@ -12,8 +12,7 @@ namespace clean::http {
 
 /// An actor companion that can `request`: its mailbox is drained on an asio
 /// event-loop thread instead of a CAF scheduler thread.
-class gateway_actor
-  : public caf::extend<caf::actor_companion, gateway_actor>::with<caf::mixin::requester> {
+class gateway_actor : public caf::extend<caf::actor_companion, gateway_actor>::with<caf::mixin::requester> {
 public:
   using super = caf::extend<caf::actor_companion, gateway_actor>::with<caf::mixin::requester>;
   explicit gateway_actor(caf::actor_config& cfg);
@@ -42,7 +41,7 @@ public:
   void request(const Handle& dest, std::chrono::milliseconds timeout, OnOk&& on_ok, OnError&& on_error,
                Ts&&... xs) {
     self_->request(dest, caf::duration{timeout}, std::forward<Ts>(xs)...)
-      .then(std::forward<OnOk>(on_ok), std::forward<OnError>(on_error));
+        .then(std::forward<OnOk>(on_ok), std::forward<OnError>(on_error));
   }
 
   /// The companion's handle, for actors that want to address this loop.

@@ -40,8 +40,9 @@ void collect_problems(const nlohmann::json& node, supervisor_status& out) {
     } else if (node.contains("last_heartbeat_age_ms") && node["last_heartbeat_age_ms"].is_number() &&
                node.value("heartbeat_ttl_ms", 0) > 0 &&
                node["last_heartbeat_age_ms"].get<int64_t>() > node.value("heartbeat_ttl_ms", int64_t{0})) {
-      problem = path + " missed its heartbeat (" + std::to_string(node["last_heartbeat_age_ms"].get<int64_t>()) +
-                " ms > ttl " + std::to_string(node.value("heartbeat_ttl_ms", 0)) + " ms)";
+      problem = path + " missed its heartbeat (" +
+                std::to_string(node["last_heartbeat_age_ms"].get<int64_t>()) + " ms > ttl " +
+                std::to_string(node.value("heartbeat_ttl_ms", 0)) + " ms)";
     }
     if (node.contains("error"))
       problem = path + " did not report: " + node.value("error", "");

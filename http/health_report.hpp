@@ -18,8 +18,8 @@ struct check_result {
 
 /// The supervision tree as /readyz sees it.
 struct supervisor_status {
-  bool known = false;  // the root answered
-  std::string error;   // why not, when it did not
+  bool known = false;                         // the root answered
+  std::string error;                          // why not, when it did not
   std::vector<std::string> critical_problems; // make the instance unready
   std::vector<std::string> other_problems;    // shown, but do not fail readiness
 };

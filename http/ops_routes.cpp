@@ -24,8 +24,8 @@ struct ops_routes::impl {
   boost::asio::thread_pool render_thread{1};
   std::array<prometheus::Counter*, 3> auth_failures{};
 
-  impl(ops_config c, std::function<health_actor()> h, const telemetry::metrics_registry& m)
-    : config(std::move(c)), find_health(std::move(h)), metrics(m) {
+  impl(ops_config c, std::function<health_actor()> h, const telemetry::metrics_registry& m) :
+      config(std::move(c)), find_health(std::move(h)), metrics(m) {
     auto& family = *metrics.http().metrics_auth_failures;
     auth_failures[0] = &family.Add({{"reason", "missing_token"}});
     auth_failures[1] = &family.Add({{"reason", "wrong_token"}});
@@ -34,11 +34,12 @@ struct ops_routes::impl {
 
   void liveness(std::string_view endpoint, request_context& ctx, const responder& reply) {
     if (query_has(ctx.query, "verbose"))
-      return reply(text_response(bhttp::status::ok, "[+]ping ok\n" + std::string{endpoint} + " check passed\n"));
+      return reply(
+          text_response(bhttp::status::ok, "[+]ping ok\n" + std::string{endpoint} + " check passed\n"));
     auto uptime =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
     reply(json_response(bhttp::status::ok, R"({"status":"ok","version":")" + config.version +
-                                             R"(","uptime_seconds":)" + std::to_string(uptime) + "}"));
+                                               R"(","uptime_seconds":)" + std::to_string(uptime) + "}"));
   }
 
   void readiness(request_context& ctx, responder reply) {
@@ -57,14 +58,14 @@ struct ops_routes::impl {
       if (!config.supervision_root)
         return answer(report, std::nullopt);
       gw.request(
-        config.supervision_root, std::chrono::milliseconds(500),
-        [answer, report](std::string& tree) { answer(report, supervisor_status_from(tree)); },
-        [answer, report](caf::error& err) {
-          supervisor_status sup;
-          sup.error = caf::to_string(err);
-          answer(report, sup);
-        },
-        tree_atom::value);
+          config.supervision_root, std::chrono::milliseconds(500),
+          [answer, report](std::string& tree) { answer(report, supervisor_status_from(tree)); },
+          [answer, report](caf::error& err) {
+            supervisor_status sup;
+            sup.error = caf::to_string(err);
+            answer(report, sup);
+          },
+          tree_atom::value);
     };
     auto health = find_health();
     if (!health) {
@@ -74,24 +75,24 @@ struct ops_routes::impl {
       return with_tree(report);
     }
     ctx.actors.request(
-      health, config.readyz_timeout, [with_tree](readiness_report& report) { with_tree(report); },
-      [with_tree, request_id, head = config.migrations_head](caf::error& err) {
-        // The health actor itself answers within its probe timeout; getting
-        // here means it is overloaded, restarting or gone: also "not ready".
-        telemetry::log(spdlog::level::warn, "readyz_unanswered", "health actor did not answer",
-                       {{"request_id", request_id}, {"error", caf::to_string(err)}});
-        readiness_report report;
-        report.migrations_head = head;
-        report.database.error = is(err, errc::mailbox_full) ? "health actor overloaded (request shed)"
-                                                            : "health check did not answer in time";
-        with_tree(report);
-      },
-      readyz_atom::value);
+        health, config.readyz_timeout, [with_tree](readiness_report& report) { with_tree(report); },
+        [with_tree, request_id, head = config.migrations_head](caf::error& err) {
+          // The health actor itself answers within its probe timeout; getting
+          // here means it is overloaded, restarting or gone: also "not ready".
+          telemetry::log(spdlog::level::warn, "readyz_unanswered", "health actor did not answer",
+                         {{"request_id", request_id}, {"error", caf::to_string(err)}});
+          readiness_report report;
+          report.migrations_head = head;
+          report.database.error = is(err, errc::mailbox_full) ? "health actor overloaded (request shed)"
+                                                              : "health check did not answer in time";
+          with_tree(report);
+        },
+        readyz_atom::value);
   }
 
   void scrape(request_context& ctx, responder reply) {
-    auto decision = config.metrics_access.check(ctx.req[bhttp::field::authorization],
-                                                query_values(ctx.query, "token"));
+    auto decision =
+        config.metrics_access.check(ctx.req[bhttp::field::authorization], query_values(ctx.query, "token"));
     switch (decision) {
       case access_decision::granted:
         break;
@@ -107,8 +108,8 @@ struct ops_routes::impl {
         auth_failures[decision == access_decision::missing_token ? 0 : 1]->Increment();
         auto res = error_response(bhttp::status::unauthorized, "unauthorized",
                                   decision == access_decision::missing_token
-                                    ? "a metrics token is required (Authorization: Bearer or ?token=)"
-                                    : "the metrics token is not valid");
+                                      ? "a metrics token is required (Authorization: Bearer or ?token=)"
+                                      : "the metrics token is not valid");
         res.set(bhttp::field::www_authenticate, R"(Bearer realm="metrics")");
         return reply(std::move(res));
       }
@@ -123,8 +124,8 @@ struct ops_routes::impl {
 };
 
 ops_routes::ops_routes(ops_config config, std::function<health_actor()> find_health,
-                       const telemetry::metrics_registry& metrics)
-  : impl_(std::make_shared<impl>(std::move(config), std::move(find_health), metrics)) {}
+                       const telemetry::metrics_registry& metrics) :
+    impl_(std::make_shared<impl>(std::move(config), std::move(find_health), metrics)) {}
 
 ops_routes::~ops_routes() {
   impl_->render_thread.join();

@@ -25,8 +25,8 @@ method_kind method_from(std::string_view name) {
 }
 
 std::string_view method_name(method_kind m) {
-  static constexpr std::array<std::string_view, method_count> names{
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
+  static constexpr std::array<std::string_view, method_count> names{"GET",   "HEAD",   "POST",    "PUT",
+                                                                    "PATCH", "DELETE", "OPTIONS", "OTHER"};
   return names[static_cast<size_t>(m)];
 }
 

@@ -147,8 +147,8 @@ namespace {
 /// is written, which keeps responses in order without any queue.
 class session final : public response_sink, public std::enable_shared_from_this<session> {
 public:
-  session(server::impl& srv, worker& w, tcp::socket socket)
-    : srv_(srv), worker_(w), stream_(std::move(socket)) {}
+  session(server::impl& srv, worker& w, tcp::socket socket) :
+      srv_(srv), worker_(w), stream_(std::move(socket)) {}
 
   ~session() override {
     worker_.sessions.erase(this);
@@ -214,18 +214,18 @@ private:
   }
 
   void read_more() {
-    stream_.async_read_some(buffer_.prepare(read_chunk), [self = shared_from_this()](beast::error_code ec,
-                                                                                       size_t n) {
-      if (ec) {
-        if (self->phase_ == phase::idle)
-          return self->close(); // idle timeout, client gone, or shutdown
-        return self->refuse(ec);
-      }
-      self->buffer_.commit(n);
-      if (self->phase_ == phase::idle)
-        self->start_request_deadline();
-      self->parse_buffered();
-    });
+    stream_.async_read_some(buffer_.prepare(read_chunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) {
+                                if (self->phase_ == phase::idle)
+                                  return self->close(); // idle timeout, client gone, or shutdown
+                                return self->refuse(ec);
+                              }
+                              self->buffer_.commit(n);
+                              if (self->phase_ == phase::idle)
+                                self->start_request_deadline();
+                              self->parse_buffered();
+                            });
   }
 
   void parse_buffered() {
@@ -281,20 +281,20 @@ private:
     route_ = match_.matched;
     switch (match_.what) {
       case route_table::outcome::not_found:
-        return answer(error_response(bhttp::status::not_found, "not_found",
-                                     "no route for " + std::string{path_}));
+        return answer(
+            error_response(bhttp::status::not_found, "not_found", "no route for " + std::string{path_}));
       case route_table::outcome::method_not_allowed: {
         auto res = error_response(bhttp::status::method_not_allowed, "method_not_allowed",
                                   std::string{req_.method_string()} + " is not allowed on " +
-                                    match_.matched->tmpl.pattern() + "; allowed: " + match_.allow);
+                                      match_.matched->tmpl.pattern() + "; allowed: " + match_.allow);
         res.set(bhttp::field::allow, match_.allow);
         return answer(std::move(res));
       }
       case route_table::outcome::found:
         break;
     }
-    request_context ctx{req_, path_, query_, route_->tmpl.pattern(), match_.params, request_id_,
-                        *worker_.actors};
+    request_context ctx{req_,          path_,       query_,         route_->tmpl.pattern(),
+                        match_.params, request_id_, *worker_.actors};
     try {
       (*match_.handler)(ctx, responder{shared_from_this(), seq_});
     } catch (const std::exception& e) {
@@ -338,14 +338,14 @@ private:
     if (srv_.cfg.access_log && telemetry::enabled(level))
       srv_.access_log(worker_, level,
                       telemetry::format_line(level, "http_request", "request served",
-          {{"request_id", request_id_},
-           {"method", std::string_view{req_.method_string()}},
-           {"route", rs.label},
-           {"path", path_},
-           {"status", static_cast<int64_t>(status)},
-           {"duration_ms", elapsed * 1000.0},
-           {"bytes", bytes},
-           {"peer", peer_}}));
+                                             {{"request_id", request_id_},
+                                              {"method", std::string_view{req_.method_string()}},
+                                              {"route", rs.label},
+                                              {"path", path_},
+                                              {"status", static_cast<int64_t>(status)},
+                                              {"duration_ms", elapsed * 1000.0},
+                                              {"bytes", bytes},
+                                              {"peer", peer_}}));
     res_.reset();
     if (ec || !keep_alive_)
       return close();
@@ -376,22 +376,21 @@ private:
                            "request body exceeds " + std::to_string(srv_.cfg.max_body_bytes) + " bytes");
     } else {
       srv_.reject(reject_reason::bad_request);
-      res = error_response(bhttp::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
+      res = error_response(bhttp::status::bad_request, "bad_request",
+                           "malformed HTTP request: " + ec.message());
     }
     log(spdlog::level::info, "http_request_rejected", "request refused before routing",
         {{"peer", peer_}, {"status", res.result_int()}, {"reason", ec.message()}});
     phase_ = phase::writing;
-    auto request_id = parser_ && parser_->is_header_done()
-                        ? request_id_for(parser_->get()[request_id_header])
-                        : generate_request_id();
+    auto request_id = parser_ && parser_->is_header_done() ? request_id_for(parser_->get()[request_id_header])
+                                                           : generate_request_id();
     res.set(request_id_header, request_id);
     res.keep_alive(false);
     res.prepare_payload();
     res_ = std::move(res);
     stream_.expires_after(srv_.cfg.read_timeout);
-    bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, size_t) {
-      self->linger_close();
-    });
+    bhttp::async_write(stream_, *res_,
+                       [self = shared_from_this()](beast::error_code, size_t) { self->linger_close(); });
   }
 
   /// Closing right after an error response while the client is still
@@ -453,8 +452,9 @@ private:
 } // namespace
 
 server::impl::impl(server_config c, const route_table& r, const telemetry::http_metrics& m,
-                   caf::actor_system& s)
-  : cfg(std::move(c)), routes(r), metrics(m), system(s) {
+                   caf::actor_system& s) :
+    cfg(std::move(c)),
+    routes(r), metrics(m), system(s) {
   unmatched.label = "unmatched";
   unmatched.errors_5xx = &metrics.errors_5xx->Add({{"path", unmatched.label}});
   for (auto& route : routes.routes()) {
@@ -568,10 +568,12 @@ void server::impl::accept_next() {
 }
 
 server::server(server_config config, const route_table& routes, const telemetry::http_metrics& metrics,
-               caf::actor_system& system)
-  : impl_(std::make_unique<impl>(std::move(config), routes, metrics, system)) {}
+               caf::actor_system& system) :
+    impl_(std::make_unique<impl>(std::move(config), routes, metrics, system)) {}
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+}
 
 uint16_t server::listen() {
   auto& d = *impl_;
@@ -669,6 +671,8 @@ void server::stop() {
   }
 }
 
-size_t server::open_connections() const { return impl_->connections.load(); }
+size_t server::open_connections() const {
+  return impl_->connections.load();
+}
 
 } // namespace clean::http

@@ -32,13 +32,13 @@ std::string uri_encode(const std::string& v) {
 
 std::string with_parameters(const std::string& url, const connect_options& opts) {
   std::vector<std::pair<std::string, std::string>> params{
-    {"connect_timeout", std::to_string(std::max<long>(1, opts.connect_timeout.count()))},
-    {"application_name", opts.application_name},
-    // Detect a vanished server on an idle connection within ~30 s.
-    {"keepalives", "1"},
-    {"keepalives_idle", "10"},
-    {"keepalives_interval", "5"},
-    {"keepalives_count", "3"},
+      {"connect_timeout", std::to_string(std::max<long>(1, opts.connect_timeout.count()))},
+      {"application_name", opts.application_name},
+      // Detect a vanished server on an idle connection within ~30 s.
+      {"keepalives", "1"},
+      {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
   };
   if (opts.statement_timeout.count() > 0)
     params.emplace_back("options", "-c statement_timeout=" + std::to_string(opts.statement_timeout.count()));

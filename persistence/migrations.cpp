@@ -26,7 +26,7 @@ SELECT version, name, checksum,
 FROM schema_migrations ORDER BY version)sql";
 
 constexpr const char* insert_applied =
-  "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)";
+    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)";
 
 bool ledger_exists(pqxx::connection_base& db) {
   pqxx::nontransaction tx{db};
@@ -62,15 +62,15 @@ migration_status read_migration_status(pqxx::connection_base& db) {
       auto version = row[0].as<int64_t>();
       auto shipped = std::find_if(shipped_migrations().begin(), shipped_migrations().end(),
                                   [&](auto& m) { return m.version == version; });
-      bool matches = shipped == shipped_migrations().end()
-                     || checksum(shipped->sql) == row[2].as<std::string>();
+      bool matches =
+          shipped == shipped_migrations().end() || checksum(shipped->sql) == row[2].as<std::string>();
       st.applied.push_back({version, row[1].as<std::string>(), row[3].as<std::string>(), matches});
       st.current = std::max(st.current, version);
     }
   }
   for (auto& m : shipped_migrations()) {
-    bool done = std::any_of(st.applied.begin(), st.applied.end(),
-                            [&](auto& a) { return a.version == m.version; });
+    bool done =
+        std::any_of(st.applied.begin(), st.applied.end(), [&](auto& a) { return a.version == m.version; });
     if (!done)
       st.pending.push_back(m);
   }

@@ -42,7 +42,9 @@ std::string trimmed(const char* msg) {
 
 schema_probe::schema_probe(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
-schema_probe::~schema_probe() { drop(); }
+schema_probe::~schema_probe() {
+  drop();
+}
 
 void schema_probe::drop() {
   if (conn_ != nullptr)

@@ -40,19 +40,26 @@ struct actor_metrics::impl : prometheus::Collectable {
   // Gauges and counters that live in actor_stats are read at scrape time:
   // nothing on the message path touches Prometheus objects but one histogram.
   std::vector<prometheus::MetricFamily> Collect() const override {
-    prometheus::MetricFamily mailbox{"actor_mailbox_size", "Messages waiting in a supervised actor's mailbox.",
-                                     prometheus::MetricType::Gauge, {}};
-    prometheus::MetricFamily handled{"actor_messages_total", "Messages handled by a supervised actor.",
-                                     prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily mailbox{"actor_mailbox_size",
+                                     "Messages waiting in a supervised actor's mailbox.",
+                                     prometheus::MetricType::Gauge,
+                                     {}};
+    prometheus::MetricFamily handled{"actor_messages_total",
+                                     "Messages handled by a supervised actor.",
+                                     prometheus::MetricType::Counter,
+                                     {}};
     prometheus::MetricFamily shed{"actor_messages_shed_total",
                                   "Requests refused because the actor's mailbox was full.",
-                                  prometheus::MetricType::Counter, {}};
+                                  prometheus::MetricType::Counter,
+                                  {}};
     prometheus::MetricFamily heartbeat{"actor_last_heartbeat_timestamp",
                                        "Unix time of the last heartbeat the supervisor received, in seconds.",
-                                       prometheus::MetricType::Gauge, {}};
+                                       prometheus::MetricType::Gauge,
+                                       {}};
     std::lock_guard lock{const_cast<std::mutex&>(mutex)};
     for (auto& [path, s] : stats) {
-      mailbox.metric.push_back(sample(path, static_cast<double>(std::max<int64_t>(0, s->mailbox.load())), false));
+      mailbox.metric.push_back(
+          sample(path, static_cast<double>(std::max<int64_t>(0, s->mailbox.load())), false));
       handled.metric.push_back(sample(path, static_cast<double>(s->handled.load()), true));
       shed.metric.push_back(sample(path, static_cast<double>(s->shed.load()), true));
       if (auto ms = s->last_heartbeat_ms.load(); ms > 0)
@@ -65,17 +72,17 @@ struct actor_metrics::impl : prometheus::Collectable {
 actor_metrics::actor_metrics(telemetry::metrics_registry& registry) : impl_(std::make_shared<impl>()) {
   auto& r = registry.registry();
   impl_->restarts = &prometheus::BuildCounter()
-                       .Name("actor_restarts_total")
-                       .Help("Restarts of a supervised actor by its supervisor, by tree path and reason.")
-                       .Register(r);
-  impl_->escalations = &prometheus::BuildCounter()
-                          .Name("supervisor_escalations_total")
-                          .Help("Times a supervisor exceeded its restart intensity and failed.")
-                          .Register(r);
-  impl_->processing = &prometheus::BuildHistogram()
-                         .Name("actor_message_processing_seconds")
-                         .Help("Time a supervised actor spent handling one message.")
+                         .Name("actor_restarts_total")
+                         .Help("Restarts of a supervised actor by its supervisor, by tree path and reason.")
                          .Register(r);
+  impl_->escalations = &prometheus::BuildCounter()
+                            .Name("supervisor_escalations_total")
+                            .Help("Times a supervisor exceeded its restart intensity and failed.")
+                            .Register(r);
+  impl_->processing = &prometheus::BuildHistogram()
+                           .Name("actor_message_processing_seconds")
+                           .Help("Time a supervised actor spent handling one message.")
+                           .Register(r);
   registry.add_collectable(impl_);
 }
 
@@ -87,7 +94,9 @@ std::shared_ptr<actor_stats> actor_metrics::stats_for(const std::string& path) {
   if (!slot) {
     slot = std::make_shared<actor_stats>(path);
     auto* histogram = &impl_->processing->Add({{"actor", path}}, processing_buckets());
-    slot->observe_processing = [histogram](double seconds) { histogram->Observe(seconds); };
+    slot->observe_processing = [histogram](double seconds) {
+      histogram->Observe(seconds);
+    };
   }
   return slot;
 }

@@ -52,7 +52,8 @@ public:
 
   /// Waits up to `timeout` for another signal; true if one came.
   bool wait_for(std::chrono::milliseconds timeout) {
-    timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+    timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                static_cast<long>(timeout.count() % 1000) * 1000000};
     while (true) {
       int rc = sigtimedwait(&set_, nullptr, &ts);
       if (rc > 0)
@@ -206,8 +207,8 @@ int print_status(pqxx::connection& db) {
                 a.applied_at.c_str(), a.checksum_matches ? "applied" : "applied (file changed since!)");
   }
   for (auto& p : st.pending)
-    std::printf("%-8lld %-40.*s %-22s %s\n", static_cast<long long>(p.version), static_cast<int>(p.name.size()),
-                p.name.data(), "-", "pending");
+    std::printf("%-8lld %-40.*s %-22s %s\n", static_cast<long long>(p.version),
+                static_cast<int>(p.name.size()), p.name.data(), "-", "pending");
   std::printf("current %lld, head %lld: %s\n", static_cast<long long>(st.current),
               static_cast<long long>(st.head), st.at_head() ? "up to date" : "migrations pending");
   return st.at_head() && !edited ? 0 : 1;
@@ -228,7 +229,8 @@ int migrate(const config::settings& settings, bool status_only) {
       log(spdlog::level::info, "migration_applied", "applied migration",
           {{"version", m.version}, {"name", m.name}});
     });
-    log(spdlog::level::info, "migrations_done", applied.empty() ? "schema already at head" : "schema migrated",
+    log(spdlog::level::info, "migrations_done",
+        applied.empty() ? "schema already at head" : "schema migrated",
         {{"applied", applied.size()}, {"head", persistence::head_version()}});
     return 0;
   } catch (const std::exception& e) {

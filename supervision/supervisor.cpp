@@ -23,10 +23,13 @@ using stop_kill_atom = caf::atom_constant<caf::atom("stopkill")>;
 using check_atom = caf::atom_constant<caf::atom("hbcheck")>;
 using telemetry::log;
 
-int64_t ms_count(caf::timespan d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
+int64_t ms_count(caf::timespan d) {
+  return std::chrono::duration_cast<milliseconds>(d).count();
+}
 
 int64_t unix_ms() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string wall_clock_now() {
@@ -122,13 +125,14 @@ void escalate(supervisor_pointer self, const std::string& why) {
   auto& st = self->state;
   if (st.spec.observer)
     st.spec.observer->escalated(st.spec.path);
-  log(spdlog::level::err, "supervisor_escalation", "restart intensity exceeded; stopping children and failing",
+  log(spdlog::level::err, "supervisor_escalation",
+      "restart intensity exceeded; stopping children and failing",
       {{"supervisor", st.spec.path},
        {"reason", why},
        {"max_restarts", st.spec.max_restarts},
        {"period_ms", static_cast<int64_t>(st.spec.period.count())}});
-  terminate(self, caf::make_error(caf::sec::runtime_error, "supervisor " + st.spec.path +
-                                                               " gave up: " + why));
+  terminate(self,
+            caf::make_error(caf::sec::runtime_error, "supervisor " + st.spec.path + " gave up: " + why));
 }
 
 // -- restarts -----------------------------------------------------------------
@@ -191,16 +195,16 @@ void handle_failure(supervisor_pointer self, size_t i, const std::string& reason
       {{"actor", child_path(self, c)}, {"reason", reason}, {"restart", to_string(c.spec.restart)}});
   if (st.terminating)
     return;
-  bool restart = c.spec.restart == restart_type::permanent ||
-                 (c.spec.restart == restart_type::transient && abnormal);
+  bool restart =
+      c.spec.restart == restart_type::permanent || (c.spec.restart == restart_type::transient && abnormal);
   if (!restart)
     return;
   if (!st.stop_queue.empty())
     return; // a group stop is under way; its continuation restarts the group
   if (!within_intensity(self))
     return escalate(self, std::to_string(st.recent_restarts.size()) + " restarts within " +
-                            std::to_string(st.spec.period.count()) + " ms, last: " + child_path(self, c) + " " +
-                            reason);
+                              std::to_string(st.spec.period.count()) + " ms, last: " + child_path(self, c) +
+                              " " + reason);
   auto ran = self->clock().now() - c.started_at;
   c.consecutive_failures = ran >= st.spec.backoff.reset_after ? 1 : c.consecutive_failures + 1;
   std::uniform_real_distribution<double> unit{0.0, 1.0};
@@ -341,8 +345,10 @@ nlohmann::ordered_json child_fields(supervisor_pointer self, const child_state& 
   j["restart"] = to_string(c.spec.restart);
   j["critical"] = self->state.spec.critical;
   j["restarts"] = c.restarts;
-  j["last_restart_at"] = c.last_restart_wall.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.last_restart_wall);
-  j["last_reason"] = c.last_reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.last_reason);
+  j["last_restart_at"] = c.last_restart_wall.empty() ? nlohmann::ordered_json(nullptr)
+                                                     : nlohmann::ordered_json(c.last_restart_wall);
+  j["last_reason"] =
+      c.last_reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.last_reason);
   j["heartbeat_ttl_ms"] = c.spec.heartbeat_ttl.count();
   auto last = c.stats->last_heartbeat_ms.load();
   if (c.spec.heartbeat_ttl.count() > 0 && last > 0 && c.status == child_status::running)
@@ -385,23 +391,23 @@ caf::result<std::string> describe_tree(supervisor_pointer self) {
       continue;
     ++acc->pending;
     self->request(c.handle, std::chrono::seconds(1), tree_atom::value)
-      .then(
-        [acc, index, finish](std::string& subtree) mutable {
-          auto& mine = acc->node["children"][index];
-          auto theirs = nlohmann::ordered_json::parse(subtree, nullptr, false);
-          if (theirs.is_object()) {
-            mine["strategy"] = theirs["strategy"];
-            mine["max_restarts"] = theirs["max_restarts"];
-            mine["period_ms"] = theirs["period_ms"];
-            mine["critical"] = theirs["critical"];
-            mine["children"] = theirs["children"];
-          }
-          finish();
-        },
-        [acc, index, finish, self](caf::error& err) mutable {
-          acc->node["children"][index]["error"] = "no answer: " + self->system().render(err);
-          finish();
-        });
+        .then(
+            [acc, index, finish](std::string& subtree) mutable {
+              auto& mine = acc->node["children"][index];
+              auto theirs = nlohmann::ordered_json::parse(subtree, nullptr, false);
+              if (theirs.is_object()) {
+                mine["strategy"] = theirs["strategy"];
+                mine["max_restarts"] = theirs["max_restarts"];
+                mine["period_ms"] = theirs["period_ms"];
+                mine["critical"] = theirs["critical"];
+                mine["children"] = theirs["children"];
+              }
+              finish();
+            },
+            [acc, index, finish, self](caf::error& err) mutable {
+              acc->node["children"][index]["error"] = "no answer: " + self->system().render(err);
+              finish();
+            });
     (void)slot;
   }
   finish();
@@ -409,7 +415,8 @@ caf::result<std::string> describe_tree(supervisor_pointer self) {
 }
 
 /// Drills: makes the actor at `path` crash, or stop heartbeating ("hang").
-caf::result<std::string> inject_fault(supervisor_pointer self, const std::string& path, const std::string& kind) {
+caf::result<std::string> inject_fault(supervisor_pointer self, const std::string& path,
+                                      const std::string& kind) {
   auto& st = self->state;
   if (kind != "crash" && kind != "hang")
     return caf::make_error(caf::sec::invalid_argument, "unknown fault '" + kind + "'");
@@ -418,15 +425,17 @@ caf::result<std::string> inject_fault(supervisor_pointer self, const std::string
     if (path.starts_with(mine + "/") && c.spec.is_supervisor && c.status == child_status::running) {
       auto rp = self->make_response_promise<std::string>();
       self->request(c.handle, std::chrono::seconds(2), fault_atom::value, path, kind)
-        .then([rp](std::string& ack) mutable { rp.deliver(ack); },
-              [rp](caf::error& err) mutable { rp.deliver(err); });
+          .then([rp](std::string& ack) mutable { rp.deliver(ack); },
+                [rp](caf::error& err) mutable { rp.deliver(err); });
       return rp;
     }
     if (path != mine)
       continue;
     if (c.status != child_status::running)
-      return caf::make_error(caf::sec::invalid_argument, path + " is " + to_string(c.status) + ", not running");
-    log(spdlog::level::warn, "fault_injected", "fault injected by an operator", {{"actor", path}, {"fault", kind}});
+      return caf::make_error(caf::sec::invalid_argument,
+                             path + " is " + to_string(c.status) + ", not running");
+    log(spdlog::level::warn, "fault_injected", "fault injected by an operator",
+        {{"actor", path}, {"fault", kind}});
     if (kind == "crash")
       self->send_exit(c.handle, caf::make_error(caf::sec::runtime_error, "injected crash"));
     else
@@ -517,37 +526,37 @@ caf::behavior supervisor(supervisor_pointer self, supervisor_spec spec, supervis
     if (!start_child(self, i, error)) {
       log(spdlog::level::err, "supervisor_start_failed", "a child failed to start",
           {{"actor", child_path(self, st.children[i])}, {"error", error}});
-      terminate(self, caf::make_error(caf::sec::runtime_error,
-                                      "child " + child_path(self, st.children[i]) + " failed to start: " + error));
+      terminate(self, caf::make_error(caf::sec::runtime_error, "child " + child_path(self, st.children[i]) +
+                                                                   " failed to start: " + error));
       break;
     }
   }
   check_heartbeats(self);
   supervise(self, st.ctx);
   return {
-    [self](tree_atom) -> caf::result<std::string> { return describe_tree(self); },
-    [self](fault_atom, const std::string& path, const std::string& kind) -> caf::result<std::string> {
-      return inject_fault(self, path, kind);
-    },
-    [self](heartbeat_atom, const caf::actor_addr& who) {
-      if (auto i = child_index(self, who)) {
-        auto& c = self->state.children[*i];
-        c.last_heartbeat = self->clock().now();
-        c.stats->last_heartbeat_ms = unix_ms();
-      }
-    },
-    [self](beat_atom) { beat(self, self->state.ctx); },
-    [self](restart_atom) { run_due_restarts(self); },
-    [self](check_atom) { check_heartbeats(self); },
-    [self](stop_kill_atom, uint64_t i, uint64_t epoch) {
-      auto& cs = self->state.children;
-      if (i >= cs.size() || cs[i].epoch != epoch || !cs[i].stopping)
-        return;
-      log(spdlog::level::warn, "actor_stop_timeout", "child did not stop in time; killing it",
-          {{"actor", child_path(self, cs[i])},
-           {"timeout_ms", static_cast<int64_t>(cs[i].spec.shutdown_timeout.count())}});
-      self->send_exit(cs[i].handle, caf::exit_reason::kill);
-    },
+      [self](tree_atom) -> caf::result<std::string> { return describe_tree(self); },
+      [self](fault_atom, const std::string& path, const std::string& kind) -> caf::result<std::string> {
+        return inject_fault(self, path, kind);
+      },
+      [self](heartbeat_atom, const caf::actor_addr& who) {
+        if (auto i = child_index(self, who)) {
+          auto& c = self->state.children[*i];
+          c.last_heartbeat = self->clock().now();
+          c.stats->last_heartbeat_ms = unix_ms();
+        }
+      },
+      [self](beat_atom) { beat(self, self->state.ctx); },
+      [self](restart_atom) { run_due_restarts(self); },
+      [self](check_atom) { check_heartbeats(self); },
+      [self](stop_kill_atom, uint64_t i, uint64_t epoch) {
+        auto& cs = self->state.children;
+        if (i >= cs.size() || cs[i].epoch != epoch || !cs[i].stopping)
+          return;
+        log(spdlog::level::warn, "actor_stop_timeout", "child did not stop in time; killing it",
+            {{"actor", child_path(self, cs[i])},
+             {"timeout_ms", static_cast<int64_t>(cs[i].spec.shutdown_timeout.count())}});
+        self->send_exit(cs[i].handle, caf::exit_reason::kill);
+      },
   };
 }
 

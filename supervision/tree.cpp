@@ -116,26 +116,30 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   // makes the instance unready. email and stripe wrap outside providers;
   // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
-    supervisor_child(subtree(opts, "root/db", true, {probe_child(settings)})),
-    supervisor_child(subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
-    supervisor_child(subtree(opts, "root/jobs", true, {})),
-    supervisor_child(subtree(opts, "root/email", false, {})),
-    supervisor_child(subtree(opts, "root/stripe", false, {})),
+      supervisor_child(subtree(opts, "root/db", true, {probe_child(settings)})),
+      supervisor_child(
+          subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
+      supervisor_child(subtree(opts, "root/jobs", true, {})),
+      supervisor_child(subtree(opts, "root/email", false, {})),
+      supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
   return root;
 }
 
 } // namespace
 
-tree::tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics)
-  : system_(system) {
+tree::tree(caf::actor_system& system, const config::settings& settings,
+           telemetry::metrics_registry& metrics) :
+    system_(system) {
   observer_ = std::make_shared<actor_metrics>(metrics);
   supervised_context ctx;
   ctx.stats = observer_->stats_for("root");
   root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_), ctx);
 }
 
-tree::~tree() { shutdown(); }
+tree::~tree() {
+  shutdown();
+}
 
 void tree::on_root_failure(std::function<void(const std::string&)> f) {
   auto flag = root_failed_;
@@ -163,7 +167,9 @@ health_actor tree::health() const {
   return caf::actor_cast<health_actor>(system_.registry().get(health_name));
 }
 
-void tree::begin_drain() { draining_->store(true); }
+void tree::begin_drain() {
+  draining_->store(true);
+}
 
 void tree::shutdown() {
   if (stopped_)

@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <ctime>
-#include <chrono>
 
 namespace clean::telemetry {
 
@@ -55,26 +55,26 @@ void append_quoted(std::string& out, std::string_view v) {
 /// string only when it would otherwise be ambiguous.
 void append_value(std::string& out, const field& f, bool quote_always) {
   std::visit(
-    [&](auto&& v) {
-      using T = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<T, std::string_view>) {
-        if (quote_always || v.empty() || v.find_first_of(" \"=") != std::string_view::npos)
-          append_quoted(out, v);
-        else
-          out += v;
-      } else if constexpr (std::is_same_v<T, bool>) {
-        out += v ? "true" : "false";
-      } else if constexpr (std::is_same_v<T, double>) {
-        append_double(out, v);
-      } else {
-        fmt::format_to(std::back_inserter(out), "{}", v);
-      }
-    },
-    f.value);
+      [&](auto&& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string_view>) {
+          if (quote_always || v.empty() || v.find_first_of(" \"=") != std::string_view::npos)
+            append_quoted(out, v);
+          else
+            out += v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out += v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, double>) {
+          append_double(out, v);
+        } else {
+          fmt::format_to(std::back_inserter(out), "{}", v);
+        }
+      },
+      f.value);
 }
 
-std::string render_json(spdlog::level::level_enum level, std::string_view event,
-                        std::string_view message, std::initializer_list<field> fields) {
+std::string render_json(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                        std::initializer_list<field> fields) {
   std::string out;
   out.reserve(256);
   out += R"({"time":")";
@@ -97,8 +97,8 @@ std::string render_json(spdlog::level::level_enum level, std::string_view event,
   return out;
 }
 
-std::string render_text(spdlog::level::level_enum level, std::string_view event,
-                        std::string_view message, std::initializer_list<field> fields) {
+std::string render_text(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                        std::initializer_list<field> fields) {
   std::string out;
   out.reserve(200);
   out += timestamp();
@@ -123,11 +123,21 @@ std::string render_text(spdlog::level::level_enum level, std::string_view event,
 void append_json_escaped(std::string& out, std::string_view text) {
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20)
           fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);

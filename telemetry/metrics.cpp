@@ -30,10 +30,12 @@ struct metrics_registry::process_collector : prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override {
     auto s = read_process_stats();
     std::vector<prometheus::MetricFamily> out;
-    out.push_back(gauge_family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                               s.cpu_seconds, prometheus::MetricType::Counter));
+    out.push_back(gauge_family("process_cpu_seconds_total",
+                               "Total user and system CPU time spent in seconds.", s.cpu_seconds,
+                               prometheus::MetricType::Counter));
     out.push_back(gauge_family("process_start_time_seconds",
-                               "Start time of the process since unix epoch in seconds.", s.start_time_seconds));
+                               "Start time of the process since unix epoch in seconds.",
+                               s.start_time_seconds));
     out.push_back(gauge_family("process_resident_memory_bytes", "Resident memory size in bytes.",
                                s.resident_memory_bytes));
     out.push_back(gauge_family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
@@ -51,52 +53,51 @@ const std::vector<double>& latency_buckets() {
   return buckets;
 }
 
-metrics_registry::metrics_registry(std::string version)
-  : registry_(std::make_shared<prometheus::Registry>()),
-    process_(std::make_shared<process_collector>()) {
+metrics_registry::metrics_registry(std::string version) :
+    registry_(std::make_shared<prometheus::Registry>()), process_(std::make_shared<process_collector>()) {
   auto& r = *registry_;
   prometheus::BuildGauge()
-    .Name("clean_service_build_info")
-    .Help("Build information; the value is always 1.")
-    .Register(r)
-    .Add({{"version", std::move(version)}})
-    .Set(1);
+      .Name("clean_service_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(r)
+      .Add({{"version", std::move(version)}})
+      .Set(1);
 
   http_.latency = &prometheus::BuildHistogram()
-                     .Name("http_request_latency_seconds")
-                     .Help("HTTP request latency by method, route template and status class.")
-                     .Register(r);
+                       .Name("http_request_latency_seconds")
+                       .Help("HTTP request latency by method, route template and status class.")
+                       .Register(r);
   http_.errors_5xx = &prometheus::BuildCounter()
-                        .Name("http_5xx_total")
-                        .Help("HTTP responses with a 5xx status, by route template.")
-                        .Register(r);
+                          .Name("http_5xx_total")
+                          .Help("HTTP responses with a 5xx status, by route template.")
+                          .Register(r);
   http_.rejected = &prometheus::BuildCounter()
-                      .Name("http_rejected_requests_total")
-                      .Help("Requests refused before routing (bad syntax, limits, timeouts), by reason.")
-                      .Register(r);
+                        .Name("http_rejected_requests_total")
+                        .Help("Requests refused before routing (bad syntax, limits, timeouts), by reason.")
+                        .Register(r);
   http_.open_connections = &prometheus::BuildGauge()
-                              .Name("http_open_connections")
-                              .Help("Currently open HTTP connections.")
-                              .Register(r)
-                              .Add({});
+                                .Name("http_open_connections")
+                                .Help("Currently open HTTP connections.")
+                                .Register(r)
+                                .Add({});
   http_.metrics_auth_failures = &prometheus::BuildCounter()
-                                   .Name("metrics_auth_failures_total")
-                                   .Help("Refused /metrics scrapes, by reason.")
-                                   .Register(r);
+                                     .Name("metrics_auth_failures_total")
+                                     .Help("Refused /metrics scrapes, by reason.")
+                                     .Register(r);
 
   health_.check_up = &prometheus::BuildGauge()
-                        .Name("readiness_check_up")
-                        .Help("1 when the named readiness check passed on its last run, else 0.")
-                        .Register(r);
+                          .Name("readiness_check_up")
+                          .Help("1 when the named readiness check passed on its last run, else 0.")
+                          .Register(r);
   health_.db_probe_seconds = &prometheus::BuildHistogram()
-                                .Name("readiness_db_probe_seconds")
-                                .Help("Round-trip time of the database readiness probe.")
-                                .Register(r)
-                                .Add({}, latency_buckets());
+                                  .Name("readiness_db_probe_seconds")
+                                  .Help("Round-trip time of the database readiness probe.")
+                                  .Register(r)
+                                  .Add({}, latency_buckets());
   auto& migrations = prometheus::BuildGauge()
-                       .Name("schema_migrations_version")
-                       .Help("Schema version: applied (state=\"current\") and shipped (state=\"head\").")
-                       .Register(r);
+                         .Name("schema_migrations_version")
+                         .Help("Schema version: applied (state=\"current\") and shipped (state=\"head\").")
+                         .Register(r);
   health_.migrations_current = &migrations.Add({{"state", "current"}});
   health_.migrations_head = &migrations.Add({{"state", "head"}});
 }
@@ -111,7 +112,8 @@ std::string metrics_registry::render() const {
   auto families = registry_->Collect();
   for (auto& c : extra_) {
     auto more = c->Collect();
-    families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
   }
   auto process = process_->Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),

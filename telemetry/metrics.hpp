@@ -1,8 +1,8 @@
 #pragma once
 
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace prometheus {
 class Registry;
@@ -19,7 +19,7 @@ namespace clean::telemetry {
 /// Metric families of the HTTP edge. Created once at start-up; request
 /// handling only increments children it cached, never looks families up.
 struct http_metrics {
-  prometheus::Family<prometheus::Histogram>* latency = nullptr; // method, path, status_class
+  prometheus::Family<prometheus::Histogram>* latency = nullptr;  // method, path, status_class
   prometheus::Family<prometheus::Counter>* errors_5xx = nullptr; // path
   prometheus::Family<prometheus::Counter>* rejected = nullptr;   // reason
   prometheus::Gauge* open_connections = nullptr;

@@ -24,19 +24,21 @@ struct fake_worker_state {
 
 caf::behavior fake_worker(caf::stateful_actor<fake_worker_state>* self, probe_control* ctl) {
   return {
-    [self, ctl](probe_atom, int64_t) {
-      ++ctl->probes;
-      self->state.pending.push_back(self->make_response_promise());
-    },
-    [self](answer_atom, const db_probe_result& r) {
-      for (auto& p : self->state.pending)
-        p.deliver(r);
-      self->state.pending.clear();
-    },
+      [self, ctl](probe_atom, int64_t) {
+        ++ctl->probes;
+        self->state.pending.push_back(self->make_response_promise());
+      },
+      [self](answer_atom, const db_probe_result& r) {
+        for (auto& p : self->state.pending)
+          p.deliver(r);
+        self->state.pending.clear();
+      },
   };
 }
 
-db_probe_result up(int64_t version) { return {true, 1.5, version, ""}; }
+db_probe_result up(int64_t version) {
+  return {true, 1.5, version, ""};
+}
 
 struct fixture : test_coordinator_fixture<> {
   probe_control ctl;
@@ -55,7 +57,9 @@ struct fixture : test_coordinator_fixture<> {
     cfg.refresh_interval = 0ms; // no recurring timer: the test drives time
     cfg.migrations_head = 2;
     worker = sys.spawn(fake_worker, &ctl);
-    cfg.find_worker = [w = worker] { return caf::actor_cast<db_probe_actor>(w); };
+    cfg.find_worker = [w = worker] {
+      return caf::actor_cast<db_probe_actor>(w);
+    };
     health_hdl = sys.spawn(health, cfg, supervised_context{});
     sched.run(); // the start-up probe is sent
   }
@@ -65,8 +69,8 @@ struct fixture : test_coordinator_fixture<> {
     caf::anon_send_exit(health_hdl, caf::exit_reason::user_shutdown);
   }
 
-  using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(
-    std::declval<health_actor&>(), caf::infinite, readyz_atom::value));
+  using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(std::declval<health_actor&>(),
+                                                                        caf::infinite, readyz_atom::value));
 
   handle_t ask() { return self->request(health_hdl, caf::infinite, readyz_atom::value); }
 

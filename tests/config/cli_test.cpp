@@ -6,7 +6,9 @@
 using namespace clean::config;
 
 namespace {
-invocation call(std::vector<std::string> args) { return parse_command_line(args); }
+invocation call(std::vector<std::string> args) {
+  return parse_command_line(args);
+}
 } // namespace
 
 CAF_TEST(known commands) {

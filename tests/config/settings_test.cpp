@@ -10,7 +10,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-parse_result parse(environment env) { return parse_settings(env); }
+parse_result parse(environment env) {
+  return parse_settings(env);
+}
 
 /// The one error for `name`, or "" when it parsed.
 std::string error_for(const std::string& name, const std::string& value) {
@@ -21,7 +23,9 @@ std::string error_for(const std::string& name, const std::string& value) {
   return r.errors.front();
 }
 
-bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 } // namespace
 
@@ -105,34 +109,34 @@ CAF_TEST(every variable accepts a good value) {
 
 CAF_TEST(every variable rejects a bad value and names it) {
   const std::vector<std::pair<std::string, std::string>> bad{
-    {"APP_ENV", "staging"},
-    {"HOST", "localhost:80"},
-    {"PORT", "65536"},
-    {"PORT", "-1"},
-    {"PORT", "80x"},
-    {"DATABASE_URL", "mysql-ish nonsense"},
-    {"DATABASE_POOL_SIZE", "0"},
-    {"DATABASE_MAX_OVERFLOW", "-3"},
-    {"DATABASE_POOL_TIMEOUT_SECONDS", "never"},
-    {"METRICS_TOKEN", "a,b,c"},
-    {"METRICS_TOKEN", "has space"},
-    {"METRICS_TOKEN", "trailing,"},
-    {"LOG_LEVEL", "verbose"},
-    {"LOG_FORMAT", "xml"},
-    {"ACCESS_LOG", "yes please"},
-    {"HTTP_MAX_BODY_BYTES", "0"},
-    {"HTTP_MAX_HEADER_BYTES", "10"},
-    {"HTTP_READ_TIMEOUT_SECONDS", "0"},
-    {"HTTP_IDLE_TIMEOUT_SECONDS", "1.5"},
-    {"HTTP_MAX_CONNECTIONS", "0"},
-    {"HTTP_IO_THREADS", "100"},
-    {"ACTOR_THREADS", "0"},
-    {"SHUTDOWN_DRAIN_SECONDS", "-1"},
-    {"SHUTDOWN_TIMEOUT_SECONDS", "nan"},
-    {"READYZ_DB_TIMEOUT_SECONDS", "10"},
-    {"FAULT_INJECTION", "maybe"},
-    {"SUPERVISOR_BACKOFF_MIN_SECONDS", "-1"},
-    {"SUPERVISOR_BACKOFF_MAX_SECONDS", "forever"},
+      {"APP_ENV", "staging"},
+      {"HOST", "localhost:80"},
+      {"PORT", "65536"},
+      {"PORT", "-1"},
+      {"PORT", "80x"},
+      {"DATABASE_URL", "mysql-ish nonsense"},
+      {"DATABASE_POOL_SIZE", "0"},
+      {"DATABASE_MAX_OVERFLOW", "-3"},
+      {"DATABASE_POOL_TIMEOUT_SECONDS", "never"},
+      {"METRICS_TOKEN", "a,b,c"},
+      {"METRICS_TOKEN", "has space"},
+      {"METRICS_TOKEN", "trailing,"},
+      {"LOG_LEVEL", "verbose"},
+      {"LOG_FORMAT", "xml"},
+      {"ACCESS_LOG", "yes please"},
+      {"HTTP_MAX_BODY_BYTES", "0"},
+      {"HTTP_MAX_HEADER_BYTES", "10"},
+      {"HTTP_READ_TIMEOUT_SECONDS", "0"},
+      {"HTTP_IDLE_TIMEOUT_SECONDS", "1.5"},
+      {"HTTP_MAX_CONNECTIONS", "0"},
+      {"HTTP_IO_THREADS", "100"},
+      {"ACTOR_THREADS", "0"},
+      {"SHUTDOWN_DRAIN_SECONDS", "-1"},
+      {"SHUTDOWN_TIMEOUT_SECONDS", "nan"},
+      {"READYZ_DB_TIMEOUT_SECONDS", "10"},
+      {"FAULT_INJECTION", "maybe"},
+      {"SUPERVISOR_BACKOFF_MIN_SECONDS", "-1"},
+      {"SUPERVISOR_BACKOFF_MAX_SECONDS", "forever"},
   };
   for (auto& [name, value] : bad) {
     CAF_MESSAGE("checking " << name << "=" << value);
@@ -179,13 +183,30 @@ CAF_TEST(empty variables count as unset) {
 }
 
 CAF_TEST(every variable is documented) {
-  const std::vector<std::string> expected{
-    "APP_ENV", "HOST", "PORT", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW",
-    "DATABASE_POOL_TIMEOUT_SECONDS", "METRICS_TOKEN", "LOG_LEVEL", "LOG_FORMAT", "ACCESS_LOG",
-    "HTTP_MAX_BODY_BYTES", "HTTP_MAX_HEADER_BYTES", "HTTP_READ_TIMEOUT_SECONDS", "HTTP_IDLE_TIMEOUT_SECONDS",
-    "HTTP_MAX_CONNECTIONS", "HTTP_IO_THREADS", "ACTOR_THREADS", "SHUTDOWN_DRAIN_SECONDS",
-    "SHUTDOWN_TIMEOUT_SECONDS", "READYZ_DB_TIMEOUT_SECONDS", "FAULT_INJECTION", "SUPERVISOR_BACKOFF_MIN_SECONDS",
-    "SUPERVISOR_BACKOFF_MAX_SECONDS"};
+  const std::vector<std::string> expected{"APP_ENV",
+                                          "HOST",
+                                          "PORT",
+                                          "DATABASE_URL",
+                                          "DATABASE_POOL_SIZE",
+                                          "DATABASE_MAX_OVERFLOW",
+                                          "DATABASE_POOL_TIMEOUT_SECONDS",
+                                          "METRICS_TOKEN",
+                                          "LOG_LEVEL",
+                                          "LOG_FORMAT",
+                                          "ACCESS_LOG",
+                                          "HTTP_MAX_BODY_BYTES",
+                                          "HTTP_MAX_HEADER_BYTES",
+                                          "HTTP_READ_TIMEOUT_SECONDS",
+                                          "HTTP_IDLE_TIMEOUT_SECONDS",
+                                          "HTTP_MAX_CONNECTIONS",
+                                          "HTTP_IO_THREADS",
+                                          "ACTOR_THREADS",
+                                          "SHUTDOWN_DRAIN_SECONDS",
+                                          "SHUTDOWN_TIMEOUT_SECONDS",
+                                          "READYZ_DB_TIMEOUT_SECONDS",
+                                          "FAULT_INJECTION",
+                                          "SUPERVISOR_BACKOFF_MIN_SECONDS",
+                                          "SUPERVISOR_BACKOFF_MAX_SECONDS"};
   auto& docs = documented_variables();
   for (auto& name : expected) {
     auto found = std::any_of(docs.begin(), docs.end(), [&](auto& d) { return name == d.name; });

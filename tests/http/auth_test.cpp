@@ -7,7 +7,9 @@ using namespace clean::http;
 
 namespace {
 const std::vector<std::string> none;
-std::vector<std::string> q(std::string v) { return {std::move(v)}; }
+std::vector<std::string> q(std::string v) {
+  return {std::move(v)};
+}
 } // namespace
 
 CAF_TEST(constant time comparison) {

@@ -60,14 +60,14 @@ caf::behavior test_child(test_child_pointer self, journal* j, std::string id, su
   self->state.ctx = ctx;
   supervise(self, ctx);
   return {
-    [](ping_atom) { return 1; },
-    [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "boom")); },
-    [self](done_atom) { self->quit(); },
-    [self](quiet_atom) { self->state.quiet = true; },
-    [self](beat_atom) {
-      if (!self->state.quiet)
-        beat(self, self->state.ctx);
-    },
+      [](ping_atom) { return 1; },
+      [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "boom")); },
+      [self](done_atom) { self->quit(); },
+      [self](quiet_atom) { self->state.quiet = true; },
+      [self](beat_atom) {
+        if (!self->state.quiet)
+          beat(self, self->state.ctx);
+      },
   };
 }
 
@@ -133,10 +133,12 @@ struct fixture : test_coordinator_fixture<> {
   caf::error down_reason() {
     caf::error reason;
     bool got = false;
-    self->receive([&](caf::down_msg& d) {
-      reason = d.reason;
-      got = true;
-    }, caf::after(std::chrono::seconds(0)) >> [] {});
+    self->receive(
+        [&](caf::down_msg& d) {
+          reason = d.reason;
+          got = true;
+        },
+        caf::after(std::chrono::seconds(0)) >> [] {});
     CAF_CHECK(got);
     return reason;
   }
@@ -147,9 +149,10 @@ struct fixture : test_coordinator_fixture<> {
 CAF_TEST_FIXTURE_SCOPE(supervisor_tests, fixture)
 
 CAF_TEST(children start in order) {
-  sup = sys.spawn(supervisor, spec_of("root", restart_strategy::one_for_one,
-                                      {worker(&j, "a"), worker(&j, "b"), worker(&j, "c")}),
-                  supervised_context{});
+  sup = sys.spawn(
+      supervisor,
+      spec_of("root", restart_strategy::one_for_one, {worker(&j, "a"), worker(&j, "b"), worker(&j, "c")}),
+      supervised_context{});
   sched.run();
   CAF_CHECK_EQUAL(j.joined(), "start:a start:b start:c");
 }
@@ -332,18 +335,21 @@ CAF_TEST(injected faults crash or silence the named actor) {
   auto sub = spec_of("root/sub", restart_strategy::one_for_one,
                      {worker(&j, "x"), worker(&j, "y", restart_type::permanent, 300ms)});
   start(spec_of("root", restart_strategy::one_for_one, {supervisor_child(sub)}));
-  auto crash = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/x"}, std::string{"crash"});
+  auto crash =
+      self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/x"}, std::string{"crash"});
   sched.run();
   crash.receive([](std::string& ack) { CAF_CHECK(ack.find("\"accepted\":true") != std::string::npos); },
                 [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
   pass(100ms);
   CAF_CHECK_EQUAL(j.joined(), "stop:x start:x");
-  auto hang = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/y"}, std::string{"hang"});
+  auto hang =
+      self->request(sup, caf::infinite, fault_atom::value, std::string{"root/sub/y"}, std::string{"hang"});
   sched.run();
   hang.receive([](std::string&) {}, [&](caf::error& e) { CAF_FAIL(sys.render(e)); });
   pass(600ms);
   CAF_CHECK_EQUAL(j.joined(), "stop:x start:x stop:y start:y");
-  auto missing = self->request(sup, caf::infinite, fault_atom::value, std::string{"root/nope"}, std::string{"crash"});
+  auto missing =
+      self->request(sup, caf::infinite, fault_atom::value, std::string{"root/nope"}, std::string{"crash"});
   sched.run();
   missing.receive([](std::string&) { CAF_FAIL("expected an error"); },
                   [](caf::error& e) { CAF_CHECK(is(e, errc::no_such_actor)); });

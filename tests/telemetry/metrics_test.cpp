@@ -43,9 +43,15 @@ CAF_TEST(renders the runbook metrics in text format) {
   auto text = m.render();
 
   CAF_CHECK(has_line(text, "# TYPE http_request_latency_seconds histogram"));
-  CAF_CHECK(has_line(text, R"(http_request_latency_seconds_count{method="GET",path="/v1/bookings/{id}",status_class="2xx"} 2)"));
-  CAF_CHECK(has_line(text, R"(http_request_latency_seconds_bucket{method="GET",path="/v1/bookings/{id}",status_class="2xx",le="0.005"} 1)"));
-  CAF_CHECK(has_line(text, R"(http_request_latency_seconds_bucket{method="GET",path="/v1/bookings/{id}",status_class="2xx",le="+Inf"} 2)"));
+  CAF_CHECK(has_line(
+      text,
+      R"(http_request_latency_seconds_count{method="GET",path="/v1/bookings/{id}",status_class="2xx"} 2)"));
+  CAF_CHECK(has_line(
+      text,
+      R"(http_request_latency_seconds_bucket{method="GET",path="/v1/bookings/{id}",status_class="2xx",le="0.005"} 1)"));
+  CAF_CHECK(has_line(
+      text,
+      R"(http_request_latency_seconds_bucket{method="GET",path="/v1/bookings/{id}",status_class="2xx",le="+Inf"} 2)"));
   CAF_CHECK(has_line(text, "# TYPE http_5xx_total counter"));
   CAF_CHECK(has_line(text, R"(http_5xx_total{path="/readyz"} 1)"));
   CAF_CHECK(has_line(text, R"(clean_service_build_info{version="1.2.3"} 1)"));
@@ -54,8 +60,8 @@ CAF_TEST(renders the runbook metrics in text format) {
 CAF_TEST(renders process metrics) {
   metrics_registry m{"x"};
   auto text = m.render();
-  for (auto name : {"process_cpu_seconds_total", "process_start_time_seconds", "process_resident_memory_bytes",
-                    "process_open_fds", "process_max_fds"}) {
+  for (auto name : {"process_cpu_seconds_total", "process_start_time_seconds",
+                    "process_resident_memory_bytes", "process_open_fds", "process_max_fds"}) {
     CAF_MESSAGE("process metric " << name);
     auto type = std::string{name}.ends_with("_total") ? " counter" : " gauge";
     CAF_CHECK(has_line(text, std::string{"# TYPE "} + name + type));
