@@ -128,6 +128,27 @@ class SupervisionTest(unittest.TestCase):
         self.assertEqual(self.svc.request("GET", "/v1/admin/supervisor/root/http/crash")[0], 405)
 
 
+class RootFailureTest(unittest.TestCase):
+    def test_root_giving_up_stops_the_process_non_zero(self):
+        # The root allows 3 subtree restarts a minute; the 4th crash of a
+        # subtree exceeds it. The process must exit, not linger half-alive.
+        svc = Service(pg.url, FAULT_INJECTION=1).start()
+        try:
+            for i in range(4):
+                def running():
+                    status, _, tree = svc.get_json("/v1/admin/supervisor")
+                    node = find(tree, "root/jobs") if status == 200 else None
+                    return node and node["state"] == "running" and node["restarts"] == i
+                self.assertTrue(wait_until(running, timeout=15), f"root/jobs not running before crash {i + 1}")
+                status, _, _ = svc.request("POST", "/v1/admin/supervisor/root/jobs/crash")
+                self.assertEqual(status, 202)
+            self.assertEqual(svc.wait(30), 1)
+            self.assertTrue(svc.events("supervision_root_failed"))
+            self.assertTrue(svc.events("supervisor_escalation"))
+        finally:
+            svc.stop()
+
+
 class GuardsTest(unittest.TestCase):
     def test_drills_off_without_fault_injection(self):
         svc = Service(pg.url).start()
