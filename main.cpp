@@ -43,10 +43,18 @@ int main(int argc, char** argv) {
   supervision::block_shutdown_signals();
   telemetry::init_logging(settings);
   int code = 1;
-  if (call.cmd == config::command::serve)
-    code = supervision::serve(settings, CLEAN_SERVICE_VERSION);
-  else
-    code = supervision::migrate(settings, call.cmd == config::command::migrate_status);
+  switch (call.cmd) {
+    case config::command::serve:
+      code = supervision::serve(settings, CLEAN_SERVICE_VERSION);
+      break;
+    case config::command::migrate:
+    case config::command::migrate_status:
+      code = supervision::migrate(settings, call.cmd == config::command::migrate_status);
+      break;
+    default:
+      code = supervision::manage_api_keys(settings, call);
+      break;
+  }
   telemetry::shutdown_logging();
   return code;
 }

@@ -4,6 +4,10 @@
 // interfaces, in one place so every actor speaks the same language.
 
 #include "actors/supervised.hpp"
+#include "persistence/records.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/message.hpp>
 
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
@@ -67,4 +71,57 @@ using health_actor =
     caf::typed_actor<caf::replies_to<readyz_atom>::with<readiness_report>, caf::reacts_to<drain_atom>,
                      caf::reacts_to<tick_atom>, caf::reacts_to<beat_atom>>;
 
+// --- Database pool and the client API -------------------------------------
+
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using complete_atom = caf::atom_constant<caf::atom("complete")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using answer_atom = caf::atom_constant<caf::atom("answer")>;
+
+/// Work for the database pool: `payload` is run by a pooled connection's
+/// handlers (e.g. `(get_atom, resource, id)`), whose answer comes back to
+/// the caller as the response. `op` names it in `db_query_duration_seconds`.
+/// `deadline_ns` (steady clock) bounds the wait for a connection and the
+/// query itself: past it the caller gets `errc::deadline_exceeded` and the
+/// query is cancelled on the server.
+struct db_call {
+  std::string op;
+  int64_t deadline_ns = 0;
+  caf::message payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_call& x) {
+  return f(caf::meta::type_name("db_call"), x.op, x.deadline_ns, x.payload);
+}
+
+/// The pool's handle type: dynamically typed, because it forwards any
+/// payload its connections' handlers understand.
+///
+/// API payloads (handled by `api_store`, answered with `api_result` unless
+/// noted; failures are `errc` errors):
+///   (auth_atom, std::string key_hash)                 -> api_principal
+///   (create_atom, write_context, customer_input)
+///   (create_atom, write_context, booking_input)
+///   (create_atom, write_context, invoice_input)
+///   (get_atom, resource, int64_t id)
+///   (list_atom, list_query)
+///   (complete_atom | cancel_atom, write_context, int64_t booking_id)
+///   (answer_atom, write_context, nps_input)
+using db_pool_actor = caf::actor;
+
 } // namespace clean
+
+// Local-only message types (never serialized across nodes).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::customer_input)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::booking_input)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::invoice_input)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::nps_input)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::resource)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::list_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_principal)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::write_context)

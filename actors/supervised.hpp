@@ -31,12 +31,31 @@ using beat_atom = caf::atom_constant<caf::atom("beat")>;
 
 /// The service's own error codes, category `clean`.
 enum class errc : uint8_t {
-  mailbox_full = 1,  // a supervised actor shed a request instead of queueing it
-  no_such_actor = 2, // no actor at the given tree path
+  mailbox_full = 1,         // a supervised actor shed a request instead of queueing it
+  no_such_actor = 2,        // no actor at the given tree path
+  pool_timeout = 3,         // no database connection became free in time
+  database_unavailable = 4, // the database cannot be reached (fail fast)
+  deadline_exceeded = 5,    // the caller's deadline passed; its query was cancelled
+  database_error = 6,       // an unexpected database failure
+  not_found = 7,            // business rule: no such record
+  conflict = 8,             // business rule: wrong state for this change
+  invalid = 9,              // business rule: the input refers to something invalid
+  unauthenticated = 10,     // unknown or revoked credentials
 };
 
 caf::error make_error(errc code);
+/// An error with a machine-readable `detail` code, a human message and, for
+/// `invalid`, the request field at fault (carried in the error's context).
+caf::error make_error(errc code, std::string detail, std::string message, std::string field = {});
 bool is(const caf::error& err, errc code);
+
+/// What `make_error` put into an error's context (empty strings if none).
+struct error_detail {
+  std::string code;
+  std::string message;
+  std::string field;
+};
+error_detail detail_of(const caf::error& err);
 
 /// Counters of one supervised actor (one tree path), shared by every
 /// instance of it across restarts. All fields are safe to read from any thread.

@@ -6,6 +6,51 @@
 
 namespace clean::config {
 
+namespace {
+
+invocation parse_api_keys(const std::vector<std::string>& args) {
+  if (args.size() < 2)
+    return {command::usage_error, "api-keys needs a subcommand: create, list or revoke"};
+  const auto& sub = args[1];
+  if (sub == "list") {
+    if (args.size() > 2)
+      return {command::usage_error, "unexpected argument '" + args[2] + "'"};
+    return {command::api_keys_list, {}};
+  }
+  if (sub == "create") {
+    invocation inv{command::api_keys_create, {}};
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] == "--name" && i + 1 < args.size())
+        inv.name = args[++i];
+      else if (args[i].starts_with("--name="))
+        inv.name = args[i].substr(7);
+      else
+        return {command::usage_error, "unexpected argument '" + args[i] + "'"};
+    }
+    if (inv.name.empty() || inv.name.size() > 100)
+      return {command::usage_error, "api-keys create needs --name NAME (1-100 characters)"};
+    return inv;
+  }
+  if (sub == "revoke") {
+    if (args.size() != 3)
+      return {command::usage_error, "api-keys revoke needs exactly one key id (see api-keys list)"};
+    try {
+      size_t used = 0;
+      auto id = std::stoll(args[2], &used);
+      if (used != args[2].size() || id <= 0)
+        throw std::invalid_argument("id");
+      invocation inv{command::api_keys_revoke, {}};
+      inv.id = id;
+      return inv;
+    } catch (const std::exception&) {
+      return {command::usage_error, "api-keys revoke: '" + args[2] + "' is not a key id"};
+    }
+  }
+  return {command::usage_error, "unknown api-keys subcommand '" + sub + "'"};
+}
+
+} // namespace
+
 invocation parse_command_line(const std::vector<std::string>& args) {
   if (args.empty())
     return {command::usage_error, "missing subcommand"};
@@ -28,6 +73,8 @@ invocation parse_command_line(const std::vector<std::string>& args) {
       return {command::migrate_status, {}};
     return {command::usage_error, "unknown argument to migrate: '" + args[1] + "'"};
   }
+  if (first == "api-keys")
+    return parse_api_keys(args);
   if (first.starts_with("-"))
     return {command::usage_error, "unknown flag '" + first + "'"};
   return {command::usage_error, "unknown subcommand '" + first + "'"};
@@ -40,6 +87,10 @@ Commands:
   serve              run the HTTP service (SIGTERM/SIGINT stop it gracefully)
   migrate            apply pending database migrations, then exit
   migrate --status   print applied and pending migrations; exit 1 if not at head
+  api-keys create --name NAME
+                     create an API key and print it (once: only its hash is stored)
+  api-keys list      list API keys (id, name, prefix, created, last used, revoked)
+  api-keys revoke ID revoke a key (cached verifications expire within API_KEY_CACHE_SECONDS)
   --help             show this text
   --version          print the version
 

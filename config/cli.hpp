@@ -1,16 +1,31 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace clean::config {
 
-enum class command { serve, migrate, migrate_status, help, version, usage_error };
+enum class command {
+  serve,
+  migrate,
+  migrate_status,
+  api_keys_create,
+  api_keys_list,
+  api_keys_revoke,
+  help,
+  version,
+  usage_error
+};
 
 /// What the command line asked for; `error` explains a usage_error.
 struct invocation {
+  invocation(command c = command::help, std::string err = {}) : cmd(c), error(std::move(err)) {}
   command cmd = command::help;
   std::string error;
+  /// api-keys create: the key's name; api-keys revoke: its id.
+  std::string name;
+  int64_t id = 0;
 };
 
 /// Parses `clean-service <subcommand> [flags]`. Pure, so it is unit-tested.

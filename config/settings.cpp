@@ -169,6 +169,9 @@ parse_result parse_settings(const environment& env) {
   r.integer("DATABASE_POOL_SIZE", s.database_pool_size, 1, 1000);
   r.integer("DATABASE_MAX_OVERFLOW", s.database_max_overflow, 0, 1000);
   r.seconds("DATABASE_POOL_TIMEOUT_SECONDS", s.database_pool_timeout, 0.01, 300);
+  r.seconds("DATABASE_STATEMENT_TIMEOUT_SECONDS", s.database_statement_timeout, 0.01, 3600);
+  r.seconds("API_REQUEST_TIMEOUT_SECONDS", s.api_request_timeout, 0.05, 300);
+  r.seconds("API_KEY_CACHE_SECONDS", s.api_key_cache_ttl, 0, 3600);
 
   read_metrics_tokens(r, s);
 
@@ -231,7 +234,10 @@ const std::vector<variable_doc>& documented_variables() {
       {"DATABASE_URL", "(none)", "libpq URI or key=value string; required by serve and migrate"},
       {"DATABASE_POOL_SIZE", "8", "steady database connections (1-1000)"},
       {"DATABASE_MAX_OVERFLOW", "4", "extra connections under load (0-1000)"},
-      {"DATABASE_POOL_TIMEOUT_SECONDS", "5", "longest wait for a pooled connection"},
+      {"DATABASE_POOL_TIMEOUT_SECONDS", "5", "longest wait for a pooled connection (then 503)"},
+      {"DATABASE_STATEMENT_TIMEOUT_SECONDS", "5", "server-side limit for one statement on a pooled connection"},
+      {"API_REQUEST_TIMEOUT_SECONDS", "10", "budget of one API request (queries past it are cancelled)"},
+      {"API_KEY_CACHE_SECONDS", "5", "a verified API key is trusted this long (revocation delay; 0 = off)"},
       {"METRICS_TOKEN", "(none)", "bearer token for /metrics; two comma-separated during rotation"},
       {"LOG_LEVEL", "info", "trace | debug | info | warn | error | critical | off"},
       {"LOG_FORMAT", "text (json in production)", "json | text"},

@@ -25,6 +25,13 @@ struct settings {
   int database_pool_size = 8;
   int database_max_overflow = 4;
   std::chrono::milliseconds database_pool_timeout{5000};
+  /// Server-side limit for one statement on a pooled connection.
+  std::chrono::milliseconds database_statement_timeout{5000};
+
+  /// Budget of one API request: waiting for a connection plus its queries.
+  std::chrono::milliseconds api_request_timeout{10000};
+  /// How long a verified API key is trusted before the database is asked again.
+  std::chrono::milliseconds api_key_cache_ttl{5000};
 
   /// Accepted scrape tokens (zero, one, or two during a rotation).
   std::vector<std::string> metrics_tokens;

@@ -3,7 +3,6 @@
 #include "actors/interfaces.hpp"
 #include "http/gateway.hpp"
 
-#include <caf/sec.hpp>
 
 #include <memory>
 
@@ -12,12 +11,6 @@ namespace clean::http {
 namespace {
 
 constexpr auto tree_timeout = std::chrono::seconds(3);
-
-response retry_later(std::string_view code, std::string_view message) {
-  auto res = error_response(bhttp::status::service_unavailable, code, message);
-  res.set(bhttp::field::retry_after, "1");
-  return res;
-}
 
 bool refuse_in_production(const admin_config& cfg, const responder& reply) {
   if (!cfg.production)
@@ -43,20 +36,6 @@ void fault(const std::shared_ptr<admin_config>& cfg, request_context& ctx, respo
 }
 
 } // namespace
-
-response actor_error_response(const caf::error& err) {
-  if (is(err, errc::mailbox_full))
-    return retry_later("overloaded", "the service is overloaded; retry shortly");
-  if (is(err, errc::no_such_actor))
-    return error_response(bhttp::status::not_found, "not_found", "no supervised actor at that path");
-  if (err == caf::sec::request_timeout)
-    return retry_later("timeout", "an internal component did not answer in time");
-  if (err == caf::sec::request_receiver_down)
-    return retry_later("unavailable", "an internal component is restarting");
-  if (err == caf::sec::invalid_argument)
-    return error_response(bhttp::status::conflict, "conflict", caf::to_string(err));
-  return error_response(bhttp::status::internal_server_error, "internal_error", "internal error");
-}
 
 void install_admin_routes(route_table& routes, admin_config config) {
   auto cfg = std::make_shared<admin_config>(std::move(config));

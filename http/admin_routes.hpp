@@ -19,8 +19,4 @@ struct admin_config {
 /// POST /v1/admin/supervisor/{path...}/crash|hang (drills).
 void install_admin_routes(route_table& routes, admin_config config);
 
-/// Maps an error from an actor to the service's JSON error response: a shed
-/// request or a timeout is 503 with Retry-After, a missing actor 404.
-response actor_error_response(const caf::error& err);
-
 } // namespace clean::http

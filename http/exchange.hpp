@@ -7,6 +7,7 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <caf/fwd.hpp>
 
 #include <functional>
 #include <memory>
@@ -62,6 +63,28 @@ response json_response(bhttp::status status, std::string body);
 
 /// The service-wide error shape: `{"error":{"code":...,"message":...}}`.
 response error_response(bhttp::status status, std::string_view code, std::string_view message);
+
+/// How an error from an actor reaches a client; the one place where errors
+/// become statuses (see `map_error`).
+struct error_mapping {
+  bhttp::status status = bhttp::status::internal_server_error;
+  std::string code;
+  std::string message;
+  /// For 422: the request field at fault.
+  std::string field;
+  /// Seconds for `Retry-After` (0 = no header).
+  int retry_after = 0;
+};
+
+/// Shed requests, timeouts and an unreachable database are 503 with
+/// Retry-After; business refusals are 404/409/422; unknown keys 401.
+error_mapping map_error(const caf::error& err);
+
+/// The JSON error response for a mapping; 422 carries a `fields` list.
+response to_response(const error_mapping& m);
+
+/// `to_response(map_error(err))`.
+response actor_error_response(const caf::error& err);
 
 /// A plain-text response (used by `?verbose` health output).
 response text_response(bhttp::status status, std::string body);

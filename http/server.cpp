@@ -329,6 +329,12 @@ private:
     });
   }
 
+  /// The raw path, unless a segment of it is a credential (the NPS link's
+  /// `{token}`): then only the route template is logged.
+  std::string_view loggable_path(std::string_view route_label) const {
+    return route_label.find("{token}") != std::string_view::npos ? route_label : std::string_view{path_};
+  }
+
   void on_written(beast::error_code ec, size_t bytes) {
     auto status = res_->result_int();
     auto elapsed = std::chrono::duration<double>(clock_type::now() - started_).count();
@@ -341,7 +347,7 @@ private:
                                              {{"request_id", request_id_},
                                               {"method", std::string_view{req_.method_string()}},
                                               {"route", rs.label},
-                                              {"path", path_},
+                                              {"path", loggable_path(rs.label)},
                                               {"status", static_cast<int64_t>(status)},
                                               {"duration_ms", elapsed * 1000.0},
                                               {"bytes", bytes},

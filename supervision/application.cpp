@@ -2,6 +2,7 @@
 
 #include "config/settings.hpp"
 #include "http/admin_routes.hpp"
+#include "http/api_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
@@ -143,6 +144,12 @@ int serve(const config::settings& settings, const char* version) {
     http::ops_routes ops{ops_cfg, [&actors] { return actors.health(); }, metrics};
     ops.install(routes);
     http::install_admin_routes(routes, {settings.production(), settings.fault_injection, actors.root()});
+    http::api_config api_cfg;
+    api_cfg.pool = [&actors] { return actors.db_pool(); };
+    api_cfg.request_timeout = settings.api_request_timeout;
+    api_cfg.key_cache_ttl = settings.api_key_cache_ttl;
+    api_cfg.metrics = &metrics.api();
+    http::install_api_routes(routes, std::move(api_cfg));
 
     http::server server{server_config(settings), routes, metrics.http(), system};
     uint16_t port = 0;

@@ -2,7 +2,8 @@
 
 namespace clean::config {
 struct settings;
-}
+struct invocation;
+} // namespace clean::config
 
 namespace clean::supervision {
 
@@ -18,5 +19,8 @@ int serve(const config::settings& settings, const char* version);
 
 /// `clean-service migrate [--status]`. Returns the process exit code.
 int migrate(const config::settings& settings, bool status_only);
+
+/// `clean-service api-keys create|list|revoke`. Returns the exit code.
+int manage_api_keys(const config::settings& settings, const config::invocation& call);
 
 } // namespace clean::supervision

@@ -1,5 +1,8 @@
 #include "supervision/tree.hpp"
 
+#include "actors/api_store.hpp"
+#include "actors/db_connection.hpp"
+#include "actors/db_pool.hpp"
 #include "actors/db_probe.hpp"
 #include "actors/health.hpp"
 #include "config/settings.hpp"
@@ -23,6 +26,7 @@ using namespace std::chrono_literals;
 
 const caf::atom_value db_probe_name = caf::atom("db-probe");
 const caf::atom_value health_name = caf::atom("health");
+const caf::atom_value db_pool_name = caf::atom("db-pool");
 
 /// Restarts of a subtree's children are spread out (100 ms doubling to 5 s)
 /// so a dead dependency does not make them spin.
@@ -72,6 +76,36 @@ child_spec probe_child(const config::settings& settings) {
   return c;
 }
 
+child_spec pool_child(const config::settings& settings, telemetry::metrics_registry& metrics) {
+  child_spec c;
+  c.id = "pool";
+  c.heartbeat_ttl = 5s;
+  c.shutdown_timeout = 3s;
+  // Requests queued beyond this are refused at once (503) rather than
+  // piling up behind a database that cannot keep up.
+  c.mailbox_limit = 20000;
+  db_connection_config conn;
+  conn.database_url = settings.database_url;
+  conn.options.application_name = "clean-service pool";
+  conn.options.statement_timeout = settings.database_statement_timeout;
+  conn.prepare = prepare_api_statements;
+  conn.handlers = api_store;
+  conn.metrics = &metrics.db();
+  db_pool_config cfg;
+  cfg.size = settings.database_pool_size;
+  cfg.max_overflow = settings.database_max_overflow;
+  cfg.wait_timeout = settings.database_pool_timeout;
+  cfg.metrics = &metrics.db();
+  cfg.start_connection = [conn](caf::local_actor* pool, uint64_t slot) {
+    // Detached: every libpq call blocks, so each connection has its own thread.
+    return pool->spawn<caf::detached>(db_connection, slot, caf::actor_cast<caf::actor>(pool), conn);
+  };
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
+    return publish(parent, db_pool_name, parent->spawn(db_pool, cfg, ctx));
+  };
+  return c;
+}
+
 child_spec health_child(const config::settings& settings, telemetry::metrics_registry& metrics,
                         std::shared_ptr<const std::atomic<bool>> draining) {
   child_spec c;
@@ -116,7 +150,7 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   // makes the instance unready. email and stripe wrap outside providers;
   // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
-      supervisor_child(subtree(opts, "root/db", true, {probe_child(settings)})),
+      supervisor_child(subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics)})),
       supervisor_child(
           subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
       supervisor_child(subtree(opts, "root/jobs", true, {})),
@@ -155,12 +189,16 @@ void tree::on_root_failure(std::function<void(const std::string&)> f) {
 bool tree::wait_started(std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto& registry = system_.registry();
-  while (!registry.get(health_name) || !registry.get(db_probe_name)) {
+  while (!registry.get(health_name) || !registry.get(db_probe_name) || !registry.get(db_pool_name)) {
     if (std::chrono::steady_clock::now() > deadline)
       return false;
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+caf::actor tree::db_pool() const {
+  return caf::actor_cast<caf::actor>(system_.registry().get(db_pool_name));
 }
 
 health_actor tree::health() const {
@@ -178,6 +216,7 @@ void tree::shutdown() {
   caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
   system_.registry().erase(health_name);
   system_.registry().erase(db_probe_name);
+  system_.registry().erase(db_pool_name);
 }
 
 } // namespace clean::supervision

@@ -27,6 +27,8 @@ class actor_metrics;
 ///
 ///   root (one_for_one)
 ///   ├── db (one_for_one)      probe: readiness round trips to PostgreSQL
+///   │                         pool: connection pool; each connection is a
+///   │                               detached worker that stops with it
 ///   ├── http (one_for_one)    health: readiness aggregation for /readyz
 ///   ├── jobs (one_for_one)    one actor per job (jobs issue)
 ///   ├── email (one_for_one)   delivery + circuit breaker (email issue)
@@ -45,6 +47,9 @@ public:
   /// Waits (blocking, main thread only) until the actors the HTTP edge needs
   /// are up, so the first /readyz is answered by them. False on timeout.
   bool wait_started(std::chrono::milliseconds timeout) const;
+
+  /// The current database pool (null while it is restarting).
+  caf::actor db_pool() const;
 
   /// The current health actor (null while it is restarting).
   health_actor health() const;

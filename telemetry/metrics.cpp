@@ -100,6 +100,70 @@ metrics_registry::metrics_registry(std::string version) :
                          .Register(r);
   health_.migrations_current = &migrations.Add({{"state", "current"}});
   health_.migrations_head = &migrations.Add({{"state", "head"}});
+  register_db(r);
+  register_api(r);
+}
+
+void metrics_registry::register_db(prometheus::Registry& r) {
+  auto& conns = prometheus::BuildGauge()
+                    .Name("db_pool_connections")
+                    .Help("Database pool connections: idle and busy ones, and how many of them are overflow "
+                          "connections opened beyond DATABASE_POOL_SIZE.")
+                    .Register(r);
+  db_.idle = &conns.Add({{"state", "idle"}});
+  db_.busy = &conns.Add({{"state", "busy"}});
+  db_.overflow = &conns.Add({{"state", "overflow"}});
+  db_.waiting = &prometheus::BuildGauge()
+                     .Name("db_pool_waiting_requests")
+                     .Help("Requests queued for a database connection.")
+                     .Register(r)
+                     .Add({});
+  auto& limits = prometheus::BuildGauge()
+                     .Name("db_pool_limit_connections")
+                     .Help("Configured pool limits: DATABASE_POOL_SIZE (kind=\"size\") and "
+                           "DATABASE_MAX_OVERFLOW (kind=\"max_overflow\").")
+                     .Register(r);
+  db_.limit_size = &limits.Add({{"kind", "size"}});
+  db_.limit_overflow = &limits.Add({{"kind", "max_overflow"}});
+  db_.pool_timeouts = &prometheus::BuildCounter()
+                           .Name("db_pool_timeout_total")
+                           .Help("Requests that waited DATABASE_POOL_TIMEOUT_SECONDS without getting a connection.")
+                           .Register(r)
+                           .Add({});
+  db_.wait_seconds = &prometheus::BuildHistogram()
+                          .Name("db_pool_wait_seconds")
+                          .Help("Time requests waited for a pooled connection.")
+                          .Register(r)
+                          .Add({}, latency_buckets());
+  db_.query_seconds = &prometheus::BuildHistogram()
+                           .Name("db_query_duration_seconds")
+                           .Help("Database work per request (one transaction), by operation.")
+                           .Register(r);
+  db_.errors = &prometheus::BuildCounter()
+                    .Name("db_errors_total")
+                    .Help("Failed database calls by kind: connection, timeout, serialization, constraint, "
+                          "in_doubt, query, unavailable (refused while the database is down).")
+                    .Register(r);
+  for (const char* kind : {"connection", "timeout", "serialization", "constraint", "in_doubt", "query", "unavailable"})
+    db_.errors->Add({{"kind", kind}});
+}
+
+void metrics_registry::register_api(prometheus::Registry& r) {
+  api_.auth_failures = &prometheus::BuildCounter()
+                            .Name("api_auth_failures_total")
+                            .Help("API requests refused for their credentials, by reason (missing, invalid).")
+                            .Register(r);
+  for (const char* reason : {"missing", "invalid"})
+    api_.auth_failures->Add({{"reason", reason}});
+  api_.errors = &prometheus::BuildCounter()
+                     .Name("api_errors_total")
+                     .Help("API error responses by route template and error code.")
+                     .Register(r);
+  api_.replays = &prometheus::BuildCounter()
+                      .Name("api_idempotent_replays_total")
+                      .Help("POSTs answered from a stored response because their Idempotency-Key was seen.")
+                      .Register(r)
+                      .Add({});
 }
 
 metrics_registry::~metrics_registry() = default;

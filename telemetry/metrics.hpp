@@ -34,6 +34,28 @@ struct health_metrics {
   prometheus::Gauge* migrations_head = nullptr;
 };
 
+/// The database pool and its connections. Updated from the pool actor and
+/// the connection threads (prometheus-cpp metrics are thread-safe).
+struct db_metrics {
+  prometheus::Gauge* idle = nullptr;     // db_pool_connections{state="idle"}
+  prometheus::Gauge* busy = nullptr;     // db_pool_connections{state="busy"}
+  prometheus::Gauge* overflow = nullptr; // db_pool_connections{state="overflow"}: open beyond the pool size
+  prometheus::Gauge* waiting = nullptr;  // db_pool_waiting_requests
+  prometheus::Gauge* limit_size = nullptr;
+  prometheus::Gauge* limit_overflow = nullptr;
+  prometheus::Counter* pool_timeouts = nullptr;                     // db_pool_timeout_total
+  prometheus::Histogram* wait_seconds = nullptr;                    // db_pool_wait_seconds
+  prometheus::Family<prometheus::Histogram>* query_seconds = nullptr; // db_query_duration_seconds{query}
+  prometheus::Family<prometheus::Counter>* errors = nullptr;          // db_errors_total{kind}
+};
+
+/// The client API: refused credentials, errors by code, idempotent replays.
+struct api_metrics {
+  prometheus::Family<prometheus::Counter>* auth_failures = nullptr; // api_auth_failures_total{reason}
+  prometheus::Family<prometheus::Counter>* errors = nullptr;        // api_errors_total{route,code}
+  prometheus::Counter* replays = nullptr;                           // api_idempotent_replays_total
+};
+
 /// The process's metric registry (one of the two globals the house style
 /// allows, but passed down explicitly) plus process-level collectors.
 class metrics_registry {
@@ -47,6 +69,8 @@ public:
   prometheus::Registry& registry() { return *registry_; }
   const http_metrics& http() const { return http_; }
   const health_metrics& health() const { return health_; }
+  const db_metrics& db() const { return db_; }
+  const api_metrics& api() const { return api_; }
 
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
@@ -57,12 +81,17 @@ public:
   std::string render() const;
 
 private:
+  void register_db(prometheus::Registry& r);
+  void register_api(prometheus::Registry& r);
+
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
   std::shared_ptr<process_collector> process_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_;
   http_metrics http_;
   health_metrics health_;
+  db_metrics db_;
+  api_metrics api_;
 };
 
 /// Histogram buckets for request latencies (seconds), 0.5 ms to 10 s.

@@ -1,0 +1,108 @@
+#include "actors/api_store.hpp"
+
+#include "actors/interfaces.hpp"
+#include "persistence/api_keys.hpp"
+#include "persistence/bookings.hpp"
+#include "persistence/customers.hpp"
+#include "persistence/domain_error.hpp"
+#include "persistence/idempotency.hpp"
+#include "persistence/invoices.hpp"
+#include "persistence/outbox.hpp"
+
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+namespace clean {
+
+namespace {
+
+using namespace persistence;
+
+/// One write: replay a stored answer for a seen Idempotency-Key, otherwise
+/// make the change and store its answer, all in one transaction.
+template <class Change>
+api_result write(pqxx::connection_base& conn, const write_context& w, uint16_t status, Change&& change) {
+  pqxx::work tx{conn};
+  if (auto stored = idempotency::claim(tx, w))
+    return *stored; // nothing written: the transaction just rolls back
+  api_result out{status, change(tx).dump(), false};
+  idempotency::record(tx, w, out);
+  tx.commit();
+  return out;
+}
+
+template <class Read>
+api_result read(pqxx::connection_base& conn, Read&& query) {
+  pqxx::nontransaction tx{conn};
+  return {200, query(tx).dump(), false};
+}
+
+nlohmann::json get_resource(pqxx::transaction_base& tx, resource kind, int64_t id) {
+  switch (kind) {
+    case resource::customers: return customers::get(tx, id);
+    case resource::bookings: return bookings::get(tx, id);
+    case resource::invoices: return invoices::get(tx, id);
+  }
+  throw std::logic_error("unknown resource");
+}
+
+nlohmann::json list_resource(pqxx::transaction_base& tx, const list_query& q) {
+  switch (q.kind) {
+    case resource::customers: return customers::list(tx, q);
+    case resource::bookings: return bookings::list(tx, q);
+    case resource::invoices: return invoices::list(tx, q);
+  }
+  throw std::logic_error("unknown resource");
+}
+
+} // namespace
+
+void prepare_api_statements(pqxx::connection_base& conn) {
+  api_keys::prepare(conn);
+  customers::prepare(conn);
+  bookings::prepare(conn);
+  invoices::prepare(conn);
+  nps::prepare(conn);
+  idempotency::prepare(conn);
+  outbox::prepare(conn);
+}
+
+caf::behavior api_store(pqxx::connection_base& conn) {
+  auto* c = &conn;
+  return {
+      [c](auth_atom, const std::string& key_hash) -> api_principal {
+        pqxx::nontransaction tx{*c};
+        auto who = api_keys::authenticate(tx, key_hash);
+        if (!who)
+          throw domain_error(domain_error::kind::unauthenticated, "invalid_api_key",
+                             "the API key is unknown or revoked");
+        return *who;
+      },
+      [c](create_atom, const write_context& w, const customer_input& in) {
+        return write(*c, w, 201, [&](pqxx::work& tx) { return customers::create(tx, in); });
+      },
+      [c](create_atom, const write_context& w, const booking_input& in) {
+        return write(*c, w, 201, [&](pqxx::work& tx) { return bookings::create(tx, in); });
+      },
+      [c](create_atom, const write_context& w, const invoice_input& in) {
+        return write(*c, w, 201, [&](pqxx::work& tx) { return invoices::create(tx, in); });
+      },
+      [c](complete_atom, const write_context& w, int64_t id) {
+        return write(*c, w, 200, [&](pqxx::work& tx) { return bookings::complete(tx, id); });
+      },
+      [c](cancel_atom, const write_context& w, int64_t id) {
+        return write(*c, w, 200, [&](pqxx::work& tx) { return bookings::cancel(tx, id); });
+      },
+      [c](answer_atom, const write_context& w, const nps_input& in) {
+        return write(*c, w, 201, [&](pqxx::work& tx) { return nps::answer(tx, in); });
+      },
+      [c](get_atom, resource kind, int64_t id) {
+        return read(*c, [&](pqxx::transaction_base& tx) { return get_resource(tx, kind, id); });
+      },
+      [c](list_atom, const list_query& q) {
+        return read(*c, [&](pqxx::transaction_base& tx) { return list_resource(tx, q); });
+      },
+  };
+}
+
+} // namespace clean

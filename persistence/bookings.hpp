@@ -1,0 +1,30 @@
+#pragma once
+
+#include "persistence/records.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace pqxx {
+class connection_base;
+class transaction_base;
+} // namespace pqxx
+
+namespace clean::persistence {
+
+/// Bookings and their life cycle: scheduled -> completed | cancelled.
+/// Every change writes its follow-up work (outbox events, the NPS survey)
+/// in the caller's transaction.
+class bookings {
+public:
+  static void prepare(pqxx::connection_base& conn);
+  /// Throws domain_error(invalid) when the customer does not exist.
+  static nlohmann::json create(pqxx::transaction_base& tx, const booking_input& in);
+  static nlohmann::json get(pqxx::transaction_base& tx, int64_t id);
+  static nlohmann::json list(pqxx::transaction_base& tx, const list_query& q);
+  /// Only a scheduled booking can be completed or cancelled: otherwise
+  /// domain_error(conflict); unknown id: domain_error(not_found).
+  static nlohmann::json complete(pqxx::transaction_base& tx, int64_t id);
+  static nlohmann::json cancel(pqxx::transaction_base& tx, int64_t id);
+};
+
+} // namespace clean::persistence

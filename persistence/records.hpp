@@ -1,0 +1,90 @@
+#pragma once
+
+// The business records as the API sees them, and the validated inputs that
+// create them. Plain values: no database or actor types, so the HTTP layer,
+// the actors and the repositories all share them.
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clean::persistence {
+
+struct customer_input {
+  std::string name;
+  std::string email;
+  std::optional<std::string> phone;
+};
+
+struct booking_input {
+  int64_t customer_id = 0;
+  int64_t scheduled_at = 0; // micros since the epoch
+  int32_t duration_minutes = 0;
+  std::string address;
+  int64_t price_cents = 0;
+  std::string currency;
+};
+
+struct invoice_input {
+  int64_t booking_id = 0;
+  int64_t amount_cents = 0;
+  std::string currency;
+  int64_t due_at = 0;
+  std::optional<std::string> stripe_payment_intent_id;
+};
+
+struct nps_input {
+  std::string token;
+  int32_t score = 0;
+  std::optional<std::string> comment;
+};
+
+enum class resource : uint8_t { customers, bookings, invoices };
+
+/// Where the previous page ended: the sort key of its last row.
+struct page_cursor {
+  int64_t time = 0;
+  int64_t id = 0;
+};
+
+/// Opaque to clients (base64url); nullopt when malformed.
+std::string encode_cursor(const page_cursor& c);
+std::optional<page_cursor> decode_cursor(const std::string& text);
+
+/// A keyset-paginated list request. Rows are ordered by the resource's time
+/// (customers: created_at, bookings: scheduled_at, invoices: due_at), then id.
+struct list_query {
+  resource kind = resource::customers;
+  std::vector<std::string> statuses; // empty = any
+  std::optional<int64_t> from;       // inclusive, micros
+  std::optional<int64_t> to;         // exclusive, micros
+  std::optional<int64_t> parent_id;  // bookings: customer_id; invoices: booking_id
+  int32_t limit = 20;
+  std::optional<page_cursor> after;
+};
+
+/// One answer of the API, already rendered: what the idempotency table
+/// stores and what a replay returns.
+struct api_result {
+  uint16_t status = 200;
+  std::string body;
+  bool replayed = false;
+};
+
+/// Who is calling: the API key that authenticated the request.
+struct api_principal {
+  int64_t key_id = 0;
+  std::string name;
+};
+
+/// A write's idempotency context (key empty = none given).
+struct write_context {
+  std::string scope; // "key:<id>" or "nps:<token>"
+  std::string idempotency_key;
+  std::string request_hash;
+};
+
+} // namespace clean::persistence
