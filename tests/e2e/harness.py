@@ -39,7 +39,8 @@ class Postgres:
         subprocess.run([PG_CLUSTER, "stop", self.dir], check=True, capture_output=True, timeout=120)
 
     def psql(self, sql):
-        port = open(os.path.join(self.dir, "port")).read().strip()
+        with open(os.path.join(self.dir, "port")) as f:
+            port = f.read().strip()
         out = subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres",
                               "-d", "clean_service", "-Atqc", sql], check=True, capture_output=True, text=True)
         return out.stdout.strip()
@@ -191,3 +192,51 @@ def run_cli(args, env=None, timeout=60):
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([BIN] + args, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def create_api_key(database_url, name="e2e"):
+    """A fresh API key through the real CLI (only its hash is stored)."""
+    result = run_cli(["api-keys", "create", "--name", name], env={"DATABASE_URL": database_url})
+    if result.returncode != 0:
+        raise RuntimeError("api-keys create failed: " + result.stderr)
+    return result.stdout.strip()
+
+
+class Api:
+    """JSON calls to the client API with a bearer key."""
+
+    def __init__(self, svc, key):
+        self.svc = svc
+        self.key = key
+
+    def call(self, method, path, body=None, headers=None, key=None, timeout=15):
+        h = {"Authorization": "Bearer " + (key or self.key)}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+            if not isinstance(body, (str, bytes)):
+                body = json.dumps(body)
+        h.update(headers or {})
+        status, res_headers, data = self.svc.request(method, path, body=body, headers=h, timeout=timeout)
+        parsed = json.loads(data) if data else None
+        return status, res_headers, parsed
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def customer(self, **fields):
+        body = {"name": "Ada Lovelace", "email": "ada@example.com"}
+        body.update(fields)
+        status, _, data = self.post("/v1/customers", body)
+        assert status == 201, (status, data)
+        return data
+
+    def booking(self, customer_id, **fields):
+        body = {"customer_id": customer_id, "scheduled_at": "2026-12-01T09:00:00Z", "duration_minutes": 120,
+                "address": "1 Main St", "price_cents": 9000, "currency": "EUR"}
+        body.update(fields)
+        status, _, data = self.post("/v1/bookings", body)
+        assert status == 201, (status, data)
+        return data
