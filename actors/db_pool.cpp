@@ -223,10 +223,13 @@ void on_done(db_pool_pointer self, db_done& done) {
   auto& s = it->second;
   auto now = self->clock().now();
   if (s.promise) {
-    if (done.broken && done.retry_safe && s.attempts == 0 && !past(s.call.deadline_ns, now)) {
+    // After a server restart every idle connection is dead but nobody knows
+    // yet: a call may meet several in a row, so it may try each once.
+    auto max_attempts = st.config.size + st.config.max_overflow;
+    if (done.broken && done.retry_safe && s.attempts < max_attempts && !past(s.call.deadline_ns, now)) {
       // The connection died under this call before anything committed (a
       // restarted server, a terminated backend): run it on another one.
-      st.waiters.push_front(db_waiter{std::move(*s.promise), std::move(s.call), now, 1});
+      st.waiters.push_front(db_waiter{std::move(*s.promise), std::move(s.call), now, s.attempts + 1});
     } else if (done.error) {
       s.promise->deliver(std::move(done.error));
     } else {

@@ -20,6 +20,7 @@ struct control {
   bool connect_ok = true;
   bool hold = false;       // keep tasks until `release`
   bool break_next = false; // the next task finds the connection broken
+  bool break_all = false;  // every task does
   int spawned = 0;
   int stopped = 0;
   int tasks = 0;
@@ -50,7 +51,7 @@ caf::behavior fake_conn(caf::stateful_actor<fake_conn_state>* self, uint64_t slo
   return {
       [self, slot, pool, ctl](db_task& t) {
         ++ctl->tasks;
-        if (ctl->break_next) {
+        if (ctl->break_next || ctl->break_all) {
           ctl->break_next = false;
           self->send(pool, db_done{slot, t.seq, {}, make_error(errc::database_unavailable), true, true});
           self->quit();
@@ -222,7 +223,7 @@ CAF_TEST(a call past its deadline is answered and its query cancelled) {
   CAF_CHECK_EQUAL(state().idle.size(), 2u);
 }
 
-CAF_TEST(a connection that broke under a call is replaced and the call retried once) {
+CAF_TEST(a connection that broke under a call is replaced and the call retried) {
   start();
   ctl.break_next = true;
   auto a = ask(5);
@@ -231,6 +232,17 @@ CAF_TEST(a connection that broke under a call is replaced and the call retried o
   CAF_CHECK_EQUAL(ctl.tasks, 2);
   CAF_CHECK_EQUAL(ctl.spawned, 3); // the broken one was replaced at once
   CAF_CHECK_EQUAL(state().idle.size(), 2u);
+}
+
+CAF_TEST(a call meeting only broken connections gives up after trying each) {
+  start();
+  ctl.break_all = true; // every connection it meets, replacements included
+  auto a = ask(5);
+  sched.run();
+  caf::error err;
+  CAF_CHECK_EQUAL(fetch(a, &err), -1);
+  CAF_CHECK(is(err, errc::database_unavailable));
+  CAF_CHECK_EQUAL(ctl.tasks, 1 + cfg.size + cfg.max_overflow);
 }
 
 CAF_TEST(an unreachable database fails requests fast and recovers with backoff) {
