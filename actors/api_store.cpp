@@ -39,18 +39,24 @@ api_result read(pqxx::connection_base& conn, Read&& query) {
 
 nlohmann::json get_resource(pqxx::transaction_base& tx, resource kind, int64_t id) {
   switch (kind) {
-    case resource::customers: return customers::get(tx, id);
-    case resource::bookings: return bookings::get(tx, id);
-    case resource::invoices: return invoices::get(tx, id);
+    case resource::customers:
+      return customers::get(tx, id);
+    case resource::bookings:
+      return bookings::get(tx, id);
+    case resource::invoices:
+      return invoices::get(tx, id);
   }
   throw std::logic_error("unknown resource");
 }
 
 nlohmann::json list_resource(pqxx::transaction_base& tx, const list_query& q) {
   switch (q.kind) {
-    case resource::customers: return customers::list(tx, q);
-    case resource::bookings: return bookings::list(tx, q);
-    case resource::invoices: return invoices::list(tx, q);
+    case resource::customers:
+      return customers::list(tx, q);
+    case resource::bookings:
+      return bookings::list(tx, q);
+    case resource::invoices:
+      return invoices::list(tx, q);
   }
   throw std::logic_error("unknown resource");
 }

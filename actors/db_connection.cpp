@@ -26,10 +26,18 @@ caf::error from_domain(const persistence::domain_error& e) {
   using kind = persistence::domain_error::kind;
   auto code = errc::invalid;
   switch (e.what_kind()) {
-    case kind::not_found: code = errc::not_found; break;
-    case kind::conflict: code = errc::conflict; break;
-    case kind::invalid: code = errc::invalid; break;
-    case kind::unauthenticated: code = errc::unauthenticated; break;
+    case kind::not_found:
+      code = errc::not_found;
+      break;
+    case kind::conflict:
+      code = errc::conflict;
+      break;
+    case kind::invalid:
+      code = errc::invalid;
+      break;
+    case kind::unauthenticated:
+      code = errc::unauthenticated;
+      break;
   }
   return make_error(code, e.code(), e.what(), e.field());
 }
@@ -41,9 +49,11 @@ caf::error from_failure(const persistence::classified_failure& f, bool deadline_
       return make_error(errc::deadline_exceeded, deadline_passed ? "deadline_exceeded" : "statement_timeout",
                         "the database did not answer in time");
     case db_failure::connection:
-      return make_error(errc::database_unavailable, "database_unavailable", "the database connection was lost");
+      return make_error(errc::database_unavailable, "database_unavailable",
+                        "the database connection was lost");
     case db_failure::serialization:
-      return make_error(errc::database_unavailable, "retry", "a concurrent change conflicted; retry the request");
+      return make_error(errc::database_unavailable, "retry",
+                        "a concurrent change conflicted; retry the request");
     case db_failure::constraint:
       return make_error(errc::conflict, "constraint_violation", "the change conflicts with existing data");
     case db_failure::in_doubt:
@@ -61,7 +71,8 @@ prometheus::Histogram* duration_histogram(db_connection_state& st, const std::st
   auto it = st.durations.find(op);
   if (it == st.durations.end())
     it = st.durations
-             .emplace(op, &st.config.metrics->query_seconds->Add({{"query", op}}, telemetry::latency_buckets()))
+             .emplace(op,
+                      &st.config.metrics->query_seconds->Add({{"query", op}}, telemetry::latency_buckets()))
              .first;
   return it->second;
 }
@@ -69,7 +80,8 @@ prometheus::Histogram* duration_histogram(db_connection_state& st, const std::st
 void connect(db_connection_pointer self) {
   auto& st = self->state;
   try {
-    st.conn = std::shared_ptr<pqxx::connection>{persistence::connect(st.config.database_url, st.config.options)};
+    st.conn =
+        std::shared_ptr<pqxx::connection>{persistence::connect(st.config.database_url, st.config.options)};
     if (st.config.prepare)
       st.config.prepare(*st.conn);
     st.handlers = st.config.handlers(*st.conn);
@@ -118,7 +130,9 @@ void run(db_connection_pointer self, db_task& task) {
     if (st.config.metrics)
       st.config.metrics->errors->Add({{"kind", persistence::failure_name(f.kind)}}).Increment();
     log(spdlog::level::err, "db_call_failed", "database call failed",
-        {{"op", task.call.op}, {"kind", persistence::failure_name(f.kind)}, {"error", f.message},
+        {{"op", task.call.op},
+         {"kind", persistence::failure_name(f.kind)},
+         {"error", f.message},
          {"slot", static_cast<int64_t>(st.slot)}});
     done.error = from_failure(f, late);
     done.broken = f.broken || !st.conn->is_open();

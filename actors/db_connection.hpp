@@ -48,6 +48,7 @@ using db_connection_pointer = caf::stateful_actor<db_connection_state>*;
 
 /// Spawn `detached`. Connects first; reports db_connected or
 /// db_connect_failed (then stops) to `pool`.
-caf::behavior db_connection(db_connection_pointer self, uint64_t slot, caf::actor pool, db_connection_config config);
+caf::behavior db_connection(db_connection_pointer self, uint64_t slot, caf::actor pool,
+                            db_connection_config config);
 
 } // namespace clean

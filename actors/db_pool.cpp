@@ -66,8 +66,8 @@ void publish_gauges(const db_pool_state& st) {
 }
 
 size_t count_steady(const db_pool_state& st) {
-  return static_cast<size_t>(std::count_if(st.slots.begin(), st.slots.end(),
-                                           [](const auto& kv) { return !kv.second.overflow; }));
+  return static_cast<size_t>(
+      std::count_if(st.slots.begin(), st.slots.end(), [](const auto& kv) { return !kv.second.overflow; }));
 }
 
 bool any_open(const db_pool_state& st) {
@@ -163,8 +163,8 @@ void lose_slot(db_pool_pointer self, std::map<uint64_t, db_slot>::iterator it) {
   auto& st = self->state;
   forget_idle(st, it->first);
   if (it->second.promise)
-    it->second.promise->deliver(make_error(errc::database_unavailable, "database_unavailable",
-                                           "the database connection was lost"));
+    it->second.promise->deliver(
+        make_error(errc::database_unavailable, "database_unavailable", "the database connection was lost"));
   bool steady = !it->second.overflow;
   st.slots.erase(it);
   if (steady && !st.down)

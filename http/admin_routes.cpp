@@ -3,7 +3,6 @@
 #include "actors/interfaces.hpp"
 #include "http/gateway.hpp"
 
-
 #include <memory>
 
 namespace clean::http {

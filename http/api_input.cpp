@@ -90,7 +90,9 @@ public:
     return *s;
   }
 
-  void fail(std::string field, std::string message) { errors_.push_back({std::move(field), std::move(message)}); }
+  void fail(std::string field, std::string message) {
+    errors_.push_back({std::move(field), std::move(message)});
+  }
 
 private:
   const json& obj_;
@@ -104,9 +106,11 @@ bool plausible_email(const std::string& s) {
 }
 
 bool plausible_phone(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == ' ' || c == '(' || c == ')' || c == '.';
-         }) &&
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) {
+                       return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == ' ' || c == '(' ||
+                              c == ')' || c == '.';
+                     }) &&
          std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
@@ -193,9 +197,12 @@ const std::vector<std::string>& statuses_of(persistence::resource kind) {
   static const std::vector<std::string> bookings{"scheduled", "completed", "cancelled"};
   static const std::vector<std::string> invoices{"open", "paid", "void", "refunded"};
   switch (kind) {
-    case persistence::resource::customers: return customers;
-    case persistence::resource::bookings: return bookings;
-    case persistence::resource::invoices: return invoices;
+    case persistence::resource::customers:
+      return customers;
+    case persistence::resource::bookings:
+      return bookings;
+    case persistence::resource::invoices:
+      return invoices;
   }
   return customers;
 }

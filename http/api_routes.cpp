@@ -106,9 +106,9 @@ struct call {
       return fail(map_error(make_error(errc::database_unavailable, "database_unavailable",
                                        "the database pool is restarting; retry shortly")));
     auto timeout = env->config.request_timeout;
-    auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        (steady::now() + timeout).time_since_epoch())
-                        .count();
+    auto deadline =
+        std::chrono::duration_cast<std::chrono::nanoseconds>((steady::now() + timeout).time_since_epoch())
+            .count();
     // The pool answers by the deadline itself; the extra second only
     // covers a pool that died with the request.
     actors->request(pool, timeout + std::chrono::seconds(1), std::move(on_ok), std::move(on_error),
@@ -127,7 +127,8 @@ call make_call(const env_ptr& env, request_context& ctx, responder reply) {
   return call{env, &ctx.actors, std::move(reply), std::string{ctx.route}};
 }
 
-void refuse_key(const call& c, const char* reason, const char* code, const char* message, const char* challenge) {
+void refuse_key(const call& c, const char* reason, const char* code, const char* message,
+                const char* challenge) {
   if (auto* m = c.env->config.metrics)
     m->auth_failures->Add({{"reason", reason}}).Increment();
   error_mapping e{bhttp::status::unauthorized, code, message, {}, 0};
@@ -222,12 +223,13 @@ handler create_route(env_ptr env, std::string op, Parse parse) {
     auto c = make_call(env, ctx, std::move(reply));
     auto input = parse(ctx.req.body());
     auto w = write_context_of(ctx);
-    authenticated(c, ctx, [c, op, input = std::move(input), w = std::move(w)](const api_principal& who) mutable {
-      if (!usable(c, w) || !usable(c, input))
-        return;
-      w.value->scope = key_scope(who);
-      c.database(op, caf::make_message(create_atom::value, std::move(*w.value), std::move(*input.value)));
-    });
+    authenticated(
+        c, ctx, [c, op, input = std::move(input), w = std::move(w)](const api_principal& who) mutable {
+          if (!usable(c, w) || !usable(c, input))
+            return;
+          w.value->scope = key_scope(who);
+          c.database(op, caf::make_message(create_atom::value, std::move(*w.value), std::move(*input.value)));
+        });
   };
 }
 
@@ -284,7 +286,8 @@ handler nps_route(env_ptr env) {
     auto input = parse_nps_answer(ctx.req.body(), token);
     if (!usable(c, w) || !usable(c, input))
       return;
-    c.database("nps.answer", caf::make_message(answer_atom::value, std::move(*w.value), std::move(*input.value)));
+    c.database("nps.answer",
+               caf::make_message(answer_atom::value, std::move(*w.value), std::move(*input.value)));
   };
 }
 
@@ -302,7 +305,8 @@ void install_api_routes(route_table& routes, api_config config) {
   routes.add(m::get, "/v1/bookings/{id}", get_route(env, "bookings.get", resource::bookings));
   routes.add(m::post, "/v1/bookings/{id}/complete",
              transition_route(env, "bookings.complete", complete_atom::value));
-  routes.add(m::post, "/v1/bookings/{id}/cancel", transition_route(env, "bookings.cancel", cancel_atom::value));
+  routes.add(m::post, "/v1/bookings/{id}/cancel",
+             transition_route(env, "bookings.cancel", cancel_atom::value));
   routes.add(m::post, "/v1/invoices", create_route(env, "invoices.create", parse_invoice));
   routes.add(m::get, "/v1/invoices", list_route(env, "invoices.list", resource::invoices));
   routes.add(m::get, "/v1/invoices/{id}", get_route(env, "invoices.get", resource::invoices));

@@ -46,7 +46,8 @@ error_mapping mapped(bhttp::status status, std::string code, std::string message
 error_mapping with_detail(const caf::error& err, bhttp::status status, const char* code, const char* message,
                           int retry_after = 0) {
   auto d = detail_of(err);
-  return {status, d.code.empty() ? code : d.code, d.message.empty() ? message : d.message, d.field, retry_after};
+  return {status, d.code.empty() ? code : d.code, d.message.empty() ? message : d.message, d.field,
+          retry_after};
 }
 
 } // namespace

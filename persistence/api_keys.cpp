@@ -8,9 +8,11 @@
 namespace clean::persistence {
 
 namespace {
-constexpr const char* insert_sql = "INSERT INTO api_keys (name, prefix, key_hash) VALUES ($1, $2, $3) RETURNING id";
-constexpr const char* list_sql = "SELECT id, name, prefix, ts_to_micros(created_at), ts_to_micros(last_used_at), "
-                                 "ts_to_micros(revoked_at) FROM api_keys ORDER BY id";
+constexpr const char* insert_sql =
+    "INSERT INTO api_keys (name, prefix, key_hash) VALUES ($1, $2, $3) RETURNING id";
+constexpr const char* list_sql =
+    "SELECT id, name, prefix, ts_to_micros(created_at), ts_to_micros(last_used_at), "
+    "ts_to_micros(revoked_at) FROM api_keys ORDER BY id";
 constexpr const char* revoke_sql =
     "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id";
 constexpr const char* authenticate_sql = "UPDATE api_keys SET last_used_at = now() "

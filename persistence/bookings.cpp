@@ -11,9 +11,9 @@ namespace clean::persistence {
 
 namespace {
 
-#define BOOKING_COLUMNS                                                                                 \
-  "id, customer_id, ts_to_micros(scheduled_at), duration_minutes, address, status, price_cents, "      \
-  "currency, ts_to_micros(completed_at), ts_to_micros(cancelled_at), ts_to_micros(created_at), "       \
+#define BOOKING_COLUMNS                                                                                      \
+  "id, customer_id, ts_to_micros(scheduled_at), duration_minutes, address, status, price_cents, "            \
+  "currency, ts_to_micros(completed_at), ts_to_micros(cancelled_at), ts_to_micros(created_at), "             \
   "ts_to_micros(updated_at)"
 
 // The existence check and the insert are one statement; the foreign key
@@ -30,10 +30,12 @@ constexpr const char* complete_sql = "UPDATE bookings SET status = 'completed', 
 constexpr const char* cancel_sql = "UPDATE bookings SET status = 'cancelled', cancelled_at = now() "
                                    "WHERE id = $1 AND status = 'scheduled' RETURNING " BOOKING_COLUMNS;
 constexpr const char* status_sql = "SELECT status FROM bookings WHERE id = $1";
+// Nothing is owed for a cancelled visit: its open invoices are voided with it.
+constexpr const char* void_invoices_sql =
+    "UPDATE invoices SET status = 'void' WHERE booking_id = $1 AND status = 'open'";
 constexpr const char* survey_sql =
     "INSERT INTO nps_surveys (booking_id, token) VALUES ($1, $2) ON CONFLICT (booking_id) DO NOTHING";
-constexpr const char* list_sql = "SELECT " BOOKING_COLUMNS
-                                 " FROM bookings WHERE status = ANY($1::text[])"
+constexpr const char* list_sql = "SELECT " BOOKING_COLUMNS " FROM bookings WHERE status = ANY($1::text[])"
                                  " AND scheduled_at >= micros_to_ts($2) AND scheduled_at < micros_to_ts($3)"
                                  " AND ($4::bigint = 0 OR customer_id = $4)"
                                  " AND (scheduled_at, id) > (micros_to_ts($5), $6)"
@@ -57,7 +59,8 @@ nlohmann::json to_json(const pqxx::row& r) {
 [[noreturn]] void explain_failed_transition(pqxx::transaction_base& tx, int64_t id, const char* verb) {
   auto res = tx.exec_prepared("booking_status", id);
   if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found", "no booking with id " + std::to_string(id));
+    throw domain_error(domain_error::kind::not_found, "not_found",
+                       "no booking with id " + std::to_string(id));
   throw domain_error(domain_error::kind::conflict, "invalid_state",
                      std::string{"cannot "} + verb + " a booking that is " + res[0][0].as<std::string>());
 }
@@ -74,12 +77,13 @@ void bookings::prepare(pqxx::connection_base& conn) {
   conn.prepare("booking_complete", complete_sql);
   conn.prepare("booking_cancel", cancel_sql);
   conn.prepare("booking_status", status_sql);
+  conn.prepare("booking_void_invoices", void_invoices_sql);
   conn.prepare("nps_survey_insert", survey_sql);
 }
 
 nlohmann::json bookings::create(pqxx::transaction_base& tx, const booking_input& in) {
-  auto res = tx.exec_prepared("booking_insert", in.customer_id, in.scheduled_at, in.duration_minutes, in.address,
-                              in.price_cents, in.currency);
+  auto res = tx.exec_prepared("booking_insert", in.customer_id, in.scheduled_at, in.duration_minutes,
+                              in.address, in.price_cents, in.currency);
   if (res.empty())
     throw domain_error(domain_error::kind::invalid, "unknown_customer",
                        "no customer with id " + std::to_string(in.customer_id), "customer_id");
@@ -93,7 +97,8 @@ nlohmann::json bookings::create(pqxx::transaction_base& tx, const booking_input&
 nlohmann::json bookings::get(pqxx::transaction_base& tx, int64_t id) {
   auto res = tx.exec_prepared("booking_get", id);
   if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found", "no booking with id " + std::to_string(id));
+    throw domain_error(domain_error::kind::not_found, "not_found",
+                       "no booking with id " + std::to_string(id));
   return to_json(res[0]);
 }
 
@@ -121,6 +126,7 @@ nlohmann::json bookings::cancel(pqxx::transaction_base& tx, int64_t id) {
   if (res.empty())
     explain_failed_transition(tx, id, "cancel");
   auto booking = to_json(res[0]);
+  tx.exec_prepared("booking_void_invoices", id);
   outbox::enqueue_email(tx, "booking_cancelled", "booking:" + std::to_string(id) + ":cancelled",
                         subject(id, booking["customer_id"].get<int64_t>()));
   return booking;

@@ -50,7 +50,8 @@ nlohmann::json customers::create(pqxx::transaction_base& tx, const customer_inpu
 nlohmann::json customers::get(pqxx::transaction_base& tx, int64_t id) {
   auto res = tx.exec_prepared("customer_get", id);
   if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found", "no customer with id " + std::to_string(id));
+    throw domain_error(domain_error::kind::not_found, "not_found",
+                       "no customer with id " + std::to_string(id));
   return to_json(res[0]);
 }
 

@@ -49,12 +49,18 @@ classified_failure classify_current_exception() {
 
 const char* failure_name(db_failure f) {
   switch (f) {
-    case db_failure::connection: return "connection";
-    case db_failure::timeout: return "timeout";
-    case db_failure::serialization: return "serialization";
-    case db_failure::constraint: return "constraint";
-    case db_failure::in_doubt: return "in_doubt";
-    case db_failure::query: return "query";
+    case db_failure::connection:
+      return "connection";
+    case db_failure::timeout:
+      return "timeout";
+    case db_failure::serialization:
+      return "serialization";
+    case db_failure::constraint:
+      return "constraint";
+    case db_failure::in_doubt:
+      return "in_doubt";
+    case db_failure::query:
+      return "query";
   }
   return "query";
 }

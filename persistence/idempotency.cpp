@@ -7,8 +7,9 @@
 namespace clean::persistence {
 
 namespace {
-constexpr const char* claim_sql = "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body) "
-                                  "VALUES ($1, $2, $3, 0, '') ON CONFLICT (scope, key) DO NOTHING";
+constexpr const char* claim_sql =
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body) "
+    "VALUES ($1, $2, $3, 0, '') ON CONFLICT (scope, key) DO NOTHING";
 constexpr const char* stored_sql =
     "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE scope = $1 AND key = $2";
 constexpr const char* record_sql =

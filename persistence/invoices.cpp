@@ -10,8 +10,8 @@ namespace clean::persistence {
 
 namespace {
 
-#define INVOICE_COLUMNS                                                                                 \
-  "id, booking_id, amount_cents, currency, status, ts_to_micros(due_at), stripe_payment_intent_id, "   \
+#define INVOICE_COLUMNS                                                                                      \
+  "id, booking_id, amount_cents, currency, status, ts_to_micros(due_at), stripe_payment_intent_id, "         \
   "ts_to_micros(paid_at), ts_to_micros(created_at), ts_to_micros(updated_at)"
 
 // FOR SHARE keeps the booking from being cancelled until this commits.
@@ -22,8 +22,7 @@ constexpr const char* insert_sql =
     "ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING " INVOICE_COLUMNS;
 constexpr const char* get_sql = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE id = $1";
 constexpr const char* booking_sql = "SELECT status, customer_id FROM bookings WHERE id = $1";
-constexpr const char* list_sql = "SELECT " INVOICE_COLUMNS
-                                 " FROM invoices WHERE status = ANY($1::text[])"
+constexpr const char* list_sql = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE status = ANY($1::text[])"
                                  " AND due_at >= micros_to_ts($2) AND due_at < micros_to_ts($3)"
                                  " AND ($4::bigint = 0 OR booking_id = $4)"
                                  " AND (due_at, id) > (micros_to_ts($5), $6)"
@@ -75,7 +74,8 @@ nlohmann::json invoices::create(pqxx::transaction_base& tx, const invoice_input&
   auto invoice = to_json(res[0]);
   auto id = std::to_string(invoice["id"].get<int64_t>());
   auto customer = tx.exec_prepared1("invoice_booking", in.booking_id)[1].as<int64_t>();
-  nlohmann::json subject = {{"invoice_id", invoice["id"]}, {"booking_id", in.booking_id}, {"customer_id", customer}};
+  nlohmann::json subject = {
+      {"invoice_id", invoice["id"]}, {"booking_id", in.booking_id}, {"customer_id", customer}};
   outbox::enqueue_email(tx, "invoice_issued", "invoice:" + id + ":created", subject);
   outbox::enqueue(tx, "export", "invoice:" + id + ":export",
                   {{"format", "csv"}, {"scope", "invoice"}, {"invoice_id", invoice["id"]}});
@@ -85,7 +85,8 @@ nlohmann::json invoices::create(pqxx::transaction_base& tx, const invoice_input&
 nlohmann::json invoices::get(pqxx::transaction_base& tx, int64_t id) {
   auto res = tx.exec_prepared("invoice_get", id);
   if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found", "no invoice with id " + std::to_string(id));
+    throw domain_error(domain_error::kind::not_found, "not_found",
+                       "no invoice with id " + std::to_string(id));
   return to_json(res[0]);
 }
 

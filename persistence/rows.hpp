@@ -42,7 +42,8 @@ nlohmann::json page(const pqxx::result& res, int32_t limit, size_t time_col, Ren
   nlohmann::json next = nullptr;
   if (res.size() > n && n > 0) {
     const auto& last = res[n - 1];
-    next = encode_cursor({last[static_cast<pqxx::row::size_type>(time_col)].as<int64_t>(), last[pqxx::row::size_type{0}].as<int64_t>()});
+    next = encode_cursor({last[static_cast<pqxx::row::size_type>(time_col)].as<int64_t>(),
+                          last[pqxx::row::size_type{0}].as<int64_t>()});
   }
   return {{"data", std::move(data)}, {"next_cursor", std::move(next)}};
 }

@@ -66,8 +66,8 @@ bool expect(std::string_view s, size_t& pos, char c) {
 std::optional<int64_t> parse_rfc3339(std::string_view s) {
   size_t pos = 0;
   int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(s, pos, 4, year) || !expect(s, pos, '-') || !digits(s, pos, 2, month) ||
-      !expect(s, pos, '-') || !digits(s, pos, 2, day))
+  if (!digits(s, pos, 4, year) || !expect(s, pos, '-') || !digits(s, pos, 2, month) || !expect(s, pos, '-') ||
+      !digits(s, pos, 2, day))
     return std::nullopt;
   if (pos >= s.size() || (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' '))
     return std::nullopt;
@@ -133,9 +133,9 @@ std::string format_rfc3339(int64_t micros) {
   unsigned month = 0, day = 0;
   civil_from_days(days, year, month, day);
   char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld", static_cast<long long>(year),
-                        month, day, static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
-                        static_cast<long long>(rem % 60));
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
+                        static_cast<long long>(year), month, day, static_cast<long long>(rem / 3600),
+                        static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60));
   if (frac % 1000 == 0 && frac != 0)
     n += std::snprintf(buf + n, sizeof buf - n, ".%03lld", static_cast<long long>(frac / 1000));
   else if (frac != 0)

@@ -20,7 +20,7 @@ std::optional<int64_t> parse_rfc3339(std::string_view text);
 std::string format_rfc3339(int64_t micros);
 
 /// Bounds the API accepts, in the range PostgreSQL and the parser share.
-inline constexpr int64_t min_micros = -62135596800LL * 1000000;  // 0001-01-01T00:00:00Z
-inline constexpr int64_t max_micros = 253402300799LL * 1000000;  // 9999-12-31T23:59:59Z
+inline constexpr int64_t min_micros = -62135596800LL * 1000000; // 0001-01-01T00:00:00Z
+inline constexpr int64_t max_micros = 253402300799LL * 1000000; // 9999-12-31T23:59:59Z
 
 } // namespace clean::persistence

@@ -37,7 +37,8 @@ int list(pqxx::connection& db) {
   std::printf("%-6s %-24s %-14s %-22s %-22s %s\n", "ID", "NAME", "PREFIX", "CREATED", "LAST USED", "STATE");
   for (const auto& k : persistence::api_keys::list(tx))
     std::printf("%-6lld %-24s %-14s %-22s %-22s %s\n", static_cast<long long>(k.id), k.name.c_str(),
-                k.prefix.c_str(), k.created_at.c_str(), k.last_used_at.empty() ? "never" : k.last_used_at.c_str(),
+                k.prefix.c_str(), k.created_at.c_str(),
+                k.last_used_at.empty() ? "never" : k.last_used_at.c_str(),
                 k.revoked_at.empty() ? "active" : ("revoked " + k.revoked_at).c_str());
   return 0;
 }
@@ -67,13 +68,18 @@ int manage_api_keys(const config::settings& settings, const config::invocation& 
     opts.application_name = "clean-service api-keys";
     auto db = persistence::connect(settings.database_url, opts);
     switch (call.cmd) {
-      case config::command::api_keys_create: return create(*db, call.name);
-      case config::command::api_keys_list: return list(*db);
-      case config::command::api_keys_revoke: return revoke(*db, call.id, settings.api_key_cache_ttl);
-      default: return 2;
+      case config::command::api_keys_create:
+        return create(*db, call.name);
+      case config::command::api_keys_list:
+        return list(*db);
+      case config::command::api_keys_revoke:
+        return revoke(*db, call.id, settings.api_key_cache_ttl);
+      default:
+        return 2;
     }
   } catch (const pqxx::undefined_table&) {
-    log(spdlog::level::err, "schema_missing", "the api_keys table does not exist; run `clean-service migrate` first");
+    log(spdlog::level::err, "schema_missing",
+        "the api_keys table does not exist; run `clean-service migrate` first");
     return 1;
   } catch (const std::exception& e) {
     log(spdlog::level::err, "api_keys_failed", "api-keys command failed",

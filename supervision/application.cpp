@@ -145,7 +145,9 @@ int serve(const config::settings& settings, const char* version) {
     ops.install(routes);
     http::install_admin_routes(routes, {settings.production(), settings.fault_injection, actors.root()});
     http::api_config api_cfg;
-    api_cfg.pool = [&actors] { return actors.db_pool(); };
+    api_cfg.pool = [&actors] {
+      return actors.db_pool();
+    };
     api_cfg.request_timeout = settings.api_request_timeout;
     api_cfg.key_cache_ttl = settings.api_key_cache_ttl;
     api_cfg.metrics = &metrics.api();

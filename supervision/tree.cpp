@@ -150,7 +150,8 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   // makes the instance unready. email and stripe wrap outside providers;
   // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
-      supervisor_child(subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics)})),
+      supervisor_child(
+          subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics)})),
       supervisor_child(
           subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
       supervisor_child(subtree(opts, "root/jobs", true, {})),

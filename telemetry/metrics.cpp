@@ -125,11 +125,12 @@ void metrics_registry::register_db(prometheus::Registry& r) {
                      .Register(r);
   db_.limit_size = &limits.Add({{"kind", "size"}});
   db_.limit_overflow = &limits.Add({{"kind", "max_overflow"}});
-  db_.pool_timeouts = &prometheus::BuildCounter()
-                           .Name("db_pool_timeout_total")
-                           .Help("Requests that waited DATABASE_POOL_TIMEOUT_SECONDS without getting a connection.")
-                           .Register(r)
-                           .Add({});
+  db_.pool_timeouts =
+      &prometheus::BuildCounter()
+           .Name("db_pool_timeout_total")
+           .Help("Requests that waited DATABASE_POOL_TIMEOUT_SECONDS without getting a connection.")
+           .Register(r)
+           .Add({});
   db_.wait_seconds = &prometheus::BuildHistogram()
                           .Name("db_pool_wait_seconds")
                           .Help("Time requests waited for a pooled connection.")
@@ -144,7 +145,8 @@ void metrics_registry::register_db(prometheus::Registry& r) {
                     .Help("Failed database calls by kind: connection, timeout, serialization, constraint, "
                           "in_doubt, query, unavailable (refused while the database is down).")
                     .Register(r);
-  for (const char* kind : {"connection", "timeout", "serialization", "constraint", "in_doubt", "query", "unavailable"})
+  for (const char* kind :
+       {"connection", "timeout", "serialization", "constraint", "in_doubt", "query", "unavailable"})
     db_.errors->Add({{"kind", kind}});
 }
 

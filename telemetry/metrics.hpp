@@ -43,8 +43,8 @@ struct db_metrics {
   prometheus::Gauge* waiting = nullptr;  // db_pool_waiting_requests
   prometheus::Gauge* limit_size = nullptr;
   prometheus::Gauge* limit_overflow = nullptr;
-  prometheus::Counter* pool_timeouts = nullptr;                     // db_pool_timeout_total
-  prometheus::Histogram* wait_seconds = nullptr;                    // db_pool_wait_seconds
+  prometheus::Counter* pool_timeouts = nullptr;                       // db_pool_timeout_total
+  prometheus::Histogram* wait_seconds = nullptr;                      // db_pool_wait_seconds
   prometheus::Family<prometheus::Histogram>* query_seconds = nullptr; // db_query_duration_seconds{query}
   prometheus::Family<prometheus::Counter>* errors = nullptr;          // db_errors_total{kind}
 };

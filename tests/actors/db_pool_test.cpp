@@ -38,7 +38,8 @@ void answer(caf::stateful_actor<fake_conn_state>* self, const caf::actor& pool, 
 
 /// Stands in for a database connection: echoes each task's payload as its
 /// result, or holds it, or reports a broken connection.
-caf::behavior fake_conn(caf::stateful_actor<fake_conn_state>* self, uint64_t slot, caf::actor pool, control* ctl) {
+caf::behavior fake_conn(caf::stateful_actor<fake_conn_state>* self, uint64_t slot, caf::actor pool,
+                        control* ctl) {
   ++ctl->spawned;
   self->attach_functor([ctl] { ++ctl->stopped; });
   if (!ctl->connect_ok) {
@@ -47,7 +48,9 @@ caf::behavior fake_conn(caf::stateful_actor<fake_conn_state>* self, uint64_t slo
     return {};
   }
   ctl->conns.push_back(self);
-  self->send(pool, db_connected{slot, [ctl] { ++ctl->cancels; }});
+  self->send(pool, db_connected{slot, [ctl] {
+                                  ++ctl->cancels;
+                                }});
   return {
       [self, slot, pool, ctl](db_task& t) {
         ++ctl->tasks;
@@ -108,8 +111,8 @@ struct fixture : test_coordinator_fixture<> {
         .count();
   }
 
-  using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(std::declval<caf::actor&>(), caf::infinite,
-                                                                        std::declval<db_call>()));
+  using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(
+      std::declval<caf::actor&>(), caf::infinite, std::declval<db_call>()));
 
   handle_t ask(int value, int64_t deadline_ns = 0) {
     return self->request(pool, caf::infinite, db_call{"test.op", deadline_ns, caf::make_message(value)});

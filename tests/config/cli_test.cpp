@@ -15,6 +15,14 @@ CAF_TEST(known commands) {
   CAF_CHECK(call({"serve"}).cmd == command::serve);
   CAF_CHECK(call({"migrate"}).cmd == command::migrate);
   CAF_CHECK(call({"migrate", "--status"}).cmd == command::migrate_status);
+  CAF_CHECK(call({"api-keys", "list"}).cmd == command::api_keys_list);
+  auto create = call({"api-keys", "create", "--name", "billing app"});
+  CAF_CHECK(create.cmd == command::api_keys_create);
+  CAF_CHECK_EQUAL(create.name, "billing app");
+  CAF_CHECK_EQUAL(call({"api-keys", "create", "--name=ci"}).name, "ci");
+  auto revoke = call({"api-keys", "revoke", "12"});
+  CAF_CHECK(revoke.cmd == command::api_keys_revoke);
+  CAF_CHECK_EQUAL(revoke.id, 12);
   CAF_CHECK(call({"--help"}).cmd == command::help);
   CAF_CHECK(call({"-h"}).cmd == command::help);
   CAF_CHECK(call({"--version"}).cmd == command::version);
@@ -31,6 +39,15 @@ CAF_TEST(unknown input is a usage error that explains itself) {
   CAF_CHECK(r.error.find("--verbose") != std::string::npos);
   CAF_CHECK(call({"serve", "--port=1"}).cmd == command::usage_error);
   CAF_CHECK(call({"migrate", "--force"}).cmd == command::usage_error);
+  for (auto args : std::vector<std::vector<std::string>>{{"api-keys"},
+                                                         {"api-keys", "create"},
+                                                         {"api-keys", "create", "--name"},
+                                                         {"api-keys", "revoke"},
+                                                         {"api-keys", "revoke", "x1"},
+                                                         {"api-keys", "revoke", "0"},
+                                                         {"api-keys", "list", "extra"},
+                                                         {"api-keys", "rotate"}})
+    CAF_CHECK(call(args).cmd == command::usage_error);
   CAF_CHECK(call({"--version", "extra"}).cmd == command::usage_error);
 }
 

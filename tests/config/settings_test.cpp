@@ -67,6 +67,9 @@ CAF_TEST(every variable accepts a good value) {
                   {"DATABASE_POOL_SIZE", "20"},
                   {"DATABASE_MAX_OVERFLOW", "0"},
                   {"DATABASE_POOL_TIMEOUT_SECONDS", "2.5"},
+                  {"DATABASE_STATEMENT_TIMEOUT_SECONDS", "1.5"},
+                  {"API_REQUEST_TIMEOUT_SECONDS", "4"},
+                  {"API_KEY_CACHE_SECONDS", "0"},
                   {"METRICS_TOKEN", "new-token,old-token"},
                   {"LOG_LEVEL", "debug"},
                   {"LOG_FORMAT", "json"},
@@ -89,6 +92,9 @@ CAF_TEST(every variable accepts a good value) {
   CAF_CHECK_EQUAL(s.database_pool_size, 20);
   CAF_CHECK_EQUAL(s.database_max_overflow, 0);
   CAF_CHECK(s.database_pool_timeout == 2500ms);
+  CAF_CHECK(s.database_statement_timeout == 1500ms);
+  CAF_CHECK(s.api_request_timeout == 4000ms);
+  CAF_CHECK(s.api_key_cache_ttl == 0ms);
   CAF_REQUIRE_EQUAL(s.metrics_tokens.size(), 2u);
   CAF_CHECK_EQUAL(s.metrics_tokens[0], "new-token");
   CAF_CHECK_EQUAL(s.metrics_tokens[1], "old-token");
@@ -118,6 +124,9 @@ CAF_TEST(every variable rejects a bad value and names it) {
       {"DATABASE_POOL_SIZE", "0"},
       {"DATABASE_MAX_OVERFLOW", "-3"},
       {"DATABASE_POOL_TIMEOUT_SECONDS", "never"},
+      {"DATABASE_STATEMENT_TIMEOUT_SECONDS", "0"},
+      {"API_REQUEST_TIMEOUT_SECONDS", "-2"},
+      {"API_KEY_CACHE_SECONDS", "soon"},
       {"METRICS_TOKEN", "a,b,c"},
       {"METRICS_TOKEN", "has space"},
       {"METRICS_TOKEN", "trailing,"},

@@ -212,7 +212,10 @@ class InvoicesTest(unittest.TestCase):
         status, _, data = self.invoice(amount_cents=0, due_at="2026-12-15")
         self.assertEqual(status, 422)
         self.assertEqual(fields_of(data), {"amount_cents", "due_at"})
+        open_id = self.invoice()[2]["id"]
         api.post("/v1/bookings/%d/cancel" % self.booking["id"])
+        # Cancelling the visit voided what was still open for it.
+        self.assertEqual(api.get("/v1/invoices/%d" % open_id)[2]["status"], "void")
         status, _, data = self.invoice()
         self.assertEqual(status, 409)
         self.assertEqual(data["error"]["code"], "invalid_state")

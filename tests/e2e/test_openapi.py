@@ -12,7 +12,7 @@ import uuid
 
 import yaml
 
-from harness import SOURCE, Service, migrated_postgres, run_cli
+from harness import SOURCE, Service, create_api_key, migrated_postgres
 
 SPEC_FILE = os.path.join(SOURCE, "docs", "openapi.yaml")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -219,7 +219,8 @@ class Conformance:
     """Sends requests and checks each answer against the document."""
 
     def call(self, method, template, path=None, body=None, headers=None):
-        """Sends a request and checks its answer against the document."""
+        """`path` (default: `template`) with a JSON body; returns status,
+        lower-cased headers and the parsed body."""
         path = path or template
         data = None if body is None else (body if isinstance(body, (str, bytes)) else json.dumps(body))
         headers = dict(headers or {})
@@ -255,6 +256,7 @@ class Conformance:
             self.assertEqual(problems, [], "%s: %s" % (name, json.dumps(value)[:500]))
         return value
 
+
 class LiveTest(Conformance, unittest.TestCase):
     """The real binary against the document: one PostgreSQL and one service
     for the whole class."""
@@ -265,10 +267,7 @@ class LiveTest(Conformance, unittest.TestCase):
         # Class cleanups run even when setUpClass fails half-way.
         cls.pg = migrated_postgres()
         cls.addClassCleanup(cls.pg.destroy)
-        created = run_cli(["api-keys", "create", "--name", "openapi-e2e"], env={"DATABASE_URL": cls.pg.url})
-        if created.returncode != 0:
-            raise RuntimeError("api-keys create failed: " + created.stderr)
-        cls.key = created.stdout.strip()
+        cls.key = create_api_key(cls.pg.url, "openapi-e2e")
         # No fault injection: the crash/hang drills must be refused, never run.
         cls.svc = Service(cls.pg.url, FAULT_INJECTION=0)
         cls.addClassCleanup(cls.svc.stop)
@@ -280,7 +279,7 @@ class LiveTest(Conformance, unittest.TestCase):
         return headers
 
     def test_every_documented_operation_is_routed(self):
-        for template, method, op in operations(self.spec):
+        for template, method, _ in operations(self.spec):
             with self.subTest(op=method.upper() + " " + template):
                 path = fill(template)
                 body = "{}" if method in ("post", "put", "patch") else None

@@ -51,7 +51,8 @@ CAF_TEST(non objects and broken json are malformed not invalid) {
 
 CAF_TEST(customers need a plausible email and phone) {
   CAF_CHECK(has_error(parse_customer(R"({"name": "A", "email": "no-at-sign"})").errors, "email"));
-  CAF_CHECK(has_error(parse_customer(R"({"name": "A", "email": "a@b.c", "phone": "call me"})").errors, "phone"));
+  CAF_CHECK(
+      has_error(parse_customer(R"({"name": "A", "email": "a@b.c", "phone": "call me"})").errors, "phone"));
   auto ok = parse_customer(R"({"name": "A", "email": "a@b.c", "phone": null})");
   CAF_REQUIRE(ok.value);
   CAF_CHECK(!ok.value->phone);
@@ -72,7 +73,8 @@ CAF_TEST(list queries parse filters and reject bad ones) {
   CAF_CHECK_EQUAL(*q.value->parent_id, 9);
   // An unencoded '+' in an offset arrives as a space; it is understood.
   CAF_CHECK(parse_list_query(resource::bookings, "from=2026-01-01T00:00:00+01:00").value);
-  auto bad = parse_list_query(resource::invoices, "limit=101&status=scheduled&cursor=zz&from=x&booking_id=-1");
+  auto bad =
+      parse_list_query(resource::invoices, "limit=101&status=scheduled&cursor=zz&from=x&booking_id=-1");
   for (auto f : {"limit", "status", "cursor", "from", "booking_id"})
     CAF_CHECK_EQUAL(std::string{f} + (has_error(bad.errors, f) ? "" : " not reported"), std::string{f});
   auto backwards = parse_list_query(resource::customers, "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z");
