@@ -38,6 +38,9 @@ caf::error from_domain(const persistence::domain_error& e) {
     case kind::unauthenticated:
       code = errc::unauthenticated;
       break;
+    case kind::forbidden:
+      code = errc::forbidden;
+      break;
   }
   return make_error(code, e.code(), e.what(), e.field());
 }

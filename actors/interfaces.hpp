@@ -81,6 +81,15 @@ using complete_atom = caf::atom_constant<caf::atom("complete")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using answer_atom = caf::atom_constant<caf::atom("answer")>;
 
+// Admin surface (handled by `admin_store`).
+using bg_start_atom = caf::atom_constant<caf::atom("bg_start")>;
+using bg_list_atom = caf::atom_constant<caf::atom("bg_list")>;
+using bg_end_atom = caf::atom_constant<caf::atom("bg_end")>;
+using bg_use_atom = caf::atom_constant<caf::atom("bg_use")>;
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using audit_list_atom = caf::atom_constant<caf::atom("audit_list")>;
+using gauges_atom = caf::atom_constant<caf::atom("gauges")>;
+
 /// Work for the database pool: `payload` is run by a pooled connection's
 /// handlers (e.g. `(get_atom, resource, id)`), whose answer comes back to
 /// the caller as the response. `op` names it in `db_query_duration_seconds`.
@@ -111,6 +120,15 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (list_atom, list_query)
 ///   (complete_atom | cancel_atom, write_context, int64_t booking_id)
 ///   (answer_atom, write_context, nps_input)
+///
+/// Admin payloads (handled by `admin_store`):
+///   (bg_start_atom, break_glass_start)   -> api_result (201, holds the token)
+///   (bg_list_atom, bool all)             -> api_result
+///   (bg_end_atom, break_glass_end)       -> api_result
+///   (bg_use_atom, std::string token_hash) -> break_glass_grant
+///   (audit_atom, admin_audit_entry)      -> bool
+///   (audit_list_atom, audit_query)       -> api_result
+///   (gauges_atom)                        -> db_gauge_sample
 using db_pool_actor = caf::actor;
 
 } // namespace clean
@@ -125,3 +143,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::list_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_principal)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::write_context)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::break_glass_grant)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::break_glass_start)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::break_glass_end)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::admin_audit_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::audit_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::db_gauge_sample)

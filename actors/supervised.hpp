@@ -41,6 +41,7 @@ enum class errc : uint8_t {
   conflict = 8,             // business rule: wrong state for this change
   invalid = 9,              // business rule: the input refers to something invalid
   unauthenticated = 10,     // unknown or revoked credentials
+  forbidden = 11,           // known credentials, but not allowed (expired, ended, read-only)
 };
 
 caf::error make_error(errc code);

@@ -142,6 +142,38 @@ void read_metrics_tokens(reader& r, settings& s) {
   s.metrics_tokens = std::move(tokens);
 }
 
+/// Shortest admin password accepted in production.
+constexpr size_t min_admin_password = 16;
+
+void read_admin(reader& r, settings& s) {
+  if (auto user = r.raw("ADMIN_BASIC_USERNAME")) {
+    if (user->find(':') != std::string::npos || !valid_token(*user))
+      r.fail("ADMIN_BASIC_USERNAME", *user, "printable characters without spaces or ':'");
+    else
+      s.admin_username = *user;
+  }
+  if (auto password = r.raw("ADMIN_BASIC_PASSWORD"))
+    s.admin_password = *password; // any bytes; never echoed back
+  if (s.admin_username.empty() != s.admin_password.empty())
+    r.fail(s.admin_username.empty() ? "ADMIN_BASIC_USERNAME" : "ADMIN_BASIC_PASSWORD", "",
+           "to be set together with " +
+               std::string{s.admin_username.empty() ? "ADMIN_BASIC_PASSWORD" : "ADMIN_BASIC_USERNAME"});
+  if (s.production()) {
+    if (s.admin_username.empty() && s.admin_password.empty())
+      r.fail("ADMIN_BASIC_USERNAME", "",
+             "admin credentials in production (APP_ENV=production): set ADMIN_BASIC_USERNAME and "
+             "ADMIN_BASIC_PASSWORD");
+    else if (!s.admin_password.empty() && s.admin_password.size() < min_admin_password)
+      r.fail("ADMIN_BASIC_PASSWORD", "<redacted>",
+             "at least " + std::to_string(min_admin_password) +
+                 " characters in production (APP_ENV=production); the one given is too weak");
+  }
+  r.boolean("ADMIN_READ_ONLY", s.admin_read_only);
+  r.integer("BREAK_GLASS_MAX_TTL_MINUTES", s.break_glass_max_ttl_minutes, 1, 24 * 60);
+  r.integer("ADMIN_AUTH_MAX_FAILURES", s.admin_auth_max_failures, 1, 10000);
+  r.whole_seconds("ADMIN_AUTH_LOCKOUT_SECONDS", s.admin_auth_lockout, 1, 86400);
+}
+
 } // namespace
 
 parse_result parse_settings(const environment& env) {
@@ -198,6 +230,7 @@ parse_result parse_settings(const environment& env) {
   r.seconds("SHUTDOWN_TIMEOUT_SECONDS", s.shutdown_timeout, 0, 600);
   r.seconds("READYZ_DB_TIMEOUT_SECONDS", s.readyz_db_timeout, 0.05, 5);
 
+  read_admin(r, s);
   r.boolean("FAULT_INJECTION", s.fault_injection);
   if (s.fault_injection && s.production())
     r.fail("FAULT_INJECTION", "1",
@@ -254,6 +287,13 @@ const std::vector<variable_doc>& documented_variables() {
        "after SIGTERM, /readyz reports 503 this long before the listener closes"},
       {"SHUTDOWN_TIMEOUT_SECONDS", "20", "longest wait for in-flight requests at shutdown"},
       {"READYZ_DB_TIMEOUT_SECONDS", "0.8", "deadline of the database round trip behind /readyz"},
+      {"ADMIN_BASIC_USERNAME", "(none)",
+       "HTTP Basic user for /v1/admin/* (required in production; unset = admin API off)"},
+      {"ADMIN_BASIC_PASSWORD", "(none)", "HTTP Basic password for /v1/admin/* (16+ characters in production)"},
+      {"ADMIN_READ_ONLY", "false", "refuse admin writes (403) unless they carry X-Break-Glass-Token"},
+      {"BREAK_GLASS_MAX_TTL_MINUTES", "60", "cap on a break-glass session's lifetime (1-1440)"},
+      {"ADMIN_AUTH_MAX_FAILURES", "10", "failed admin logins from one address before it gets 429"},
+      {"ADMIN_AUTH_LOCKOUT_SECONDS", "300", "how long such an address is locked out (and failures remembered)"},
       {"FAULT_INJECTION", "false",
        "enable crash/hang drills on /v1/admin/supervisor (refused in production)"},
       {"SUPERVISOR_BACKOFF_MIN_SECONDS", "0.1",

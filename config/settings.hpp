@@ -52,6 +52,19 @@ struct settings {
   std::chrono::milliseconds shutdown_timeout{20000};
   std::chrono::milliseconds readyz_db_timeout{800};
 
+  /// HTTP Basic credentials for /v1/admin/*. Both empty = the admin API is
+  /// off (development only: production refuses to start without them).
+  std::string admin_username;
+  std::string admin_password;
+  /// Admin writes are refused (403) unless they carry a break-glass token.
+  bool admin_read_only = false;
+  /// Longest break-glass session a caller may ask for.
+  int break_glass_max_ttl_minutes = 60;
+  /// Failed admin logins from one address before it is locked out (429) for
+  /// `admin_auth_lockout`; failures older than that are forgotten.
+  int admin_auth_max_failures = 10;
+  std::chrono::seconds admin_auth_lockout{300};
+
   /// Drills: POST /v1/admin/supervisor/{path}/crash|hang. Never in production.
   bool fault_injection = false;
   /// Restart backoff of supervised actors (doubles per consecutive failure).
@@ -59,6 +72,7 @@ struct settings {
   std::chrono::milliseconds supervisor_backoff_max{5000};
 
   bool production() const { return env == app_env::production; }
+  bool admin_enabled() const { return !admin_username.empty() && !admin_password.empty(); }
 };
 
 /// The outcome of parsing: settings, or one message per bad variable, each

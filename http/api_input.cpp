@@ -90,6 +90,12 @@ public:
     return *s;
   }
 
+  /// Present and not null.
+  bool has(const char* name) const {
+    auto it = obj_.find(name);
+    return it != obj_.end() && !it->is_null();
+  }
+
   void fail(std::string field, std::string message) {
     errors_.push_back({std::move(field), std::move(message)});
   }
@@ -291,6 +297,37 @@ validated<persistence::list_query> parse_list_query(persistence::resource kind, 
   }
   if (errors.empty())
     out.value = std::move(q);
+  return out;
+}
+
+validated<break_glass_request> parse_break_glass_request(std::string_view body) {
+  return parse_object<break_glass_request>(body, [](reader& r, break_glass_request& b) {
+    b.reason = r.text("reason", 1, 500);
+    if (!b.reason.empty() && b.reason.find_first_not_of(" \t\r\n") == std::string::npos)
+      r.fail("reason", "must not be blank: say why the break-glass session is needed");
+    if (r.has("ttl_minutes"))
+      b.ttl_minutes = r.integer("ttl_minutes", 1, 100000);
+  });
+}
+
+validated<persistence::audit_query> parse_audit_query(std::string_view query) {
+  validated<persistence::audit_query> out;
+  persistence::audit_query q;
+  auto& errors = out.errors;
+  if (auto v = single(query, "limit", errors)) {
+    auto n = parse_id(*v);
+    if (!n || *n > 200)
+      errors.push_back({"limit", "must be an integer from 1 to 200"});
+    else
+      q.limit = static_cast<int32_t>(*n);
+  }
+  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
+    q.after = persistence::decode_cursor(*v);
+    if (!q.after)
+      errors.push_back({"cursor", "is not a cursor this API returned"});
+  }
+  if (errors.empty())
+    out.value = q;
   return out;
 }
 

@@ -41,6 +41,18 @@ validated<persistence::list_query> parse_list_query(persistence::resource kind, 
 /// A positive decimal id from a path segment.
 std::optional<int64_t> parse_id(std::string_view text);
 
+/// `POST /v1/admin/break-glass/start`: `reason` (required, 1-500
+/// characters, not blank) and `ttl_minutes` (optional, at least 1; capping
+/// to the configured maximum is the caller's job).
+struct break_glass_request {
+  std::string reason;
+  std::optional<int64_t> ttl_minutes;
+};
+validated<break_glass_request> parse_break_glass_request(std::string_view body);
+
+/// `GET /v1/admin/audit`: `limit` (1-200, default 50) and `cursor`.
+validated<persistence::audit_query> parse_audit_query(std::string_view query);
+
 /// `Idempotency-Key`: 1-255 printable ASCII characters.
 bool valid_idempotency_key(std::string_view key);
 

@@ -38,6 +38,11 @@ public:
 
   void operator()(response res) const { sink_->deliver(seq_, std::move(res)); }
 
+  /// A responder that hands the response to `observe` first; `observe`
+  /// gets the response and this responder, and must answer through it.
+  /// Runs at most once, on the thread that answered.
+  responder observed(std::function<void(response, const responder&)> observe) const;
+
 private:
   std::shared_ptr<response_sink> sink_;
   uint64_t seq_;
@@ -53,6 +58,8 @@ struct request_context {
   std::string_view request_id;
   /// Talks to actors from this connection's event-loop thread.
   gateway& actors;
+  /// The peer's IP address (the TCP connection's, not a forwarded header).
+  std::string_view client_address;
 };
 
 using handler = std::function<void(request_context&, responder)>;

@@ -16,7 +16,7 @@ gateway_actor::gateway_actor(caf::actor_config& cfg) : super(cfg) {
 }
 
 gateway::gateway(caf::actor_system& sys, boost::asio::io_context& ioc) :
-    sys_(sys), handle_(sys.spawn<gateway_actor, caf::hidden>()),
+    sys_(sys), ioc_(ioc), handle_(sys.spawn<gateway_actor, caf::hidden>()),
     self_(static_cast<gateway_actor*>(caf::actor_cast<caf::abstract_actor*>(handle_))), context_(&sys) {
   auto* self = self_;
   auto* ctx = &context_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <caf/actor_companion.hpp>
 #include <caf/mixin/requester.hpp>
 #include <caf/scoped_execution_unit.hpp>
@@ -44,6 +45,12 @@ public:
         .then(std::forward<OnOk>(on_ok), std::forward<OnError>(on_error));
   }
 
+  /// Runs `f` on this gateway's event-loop thread (from any thread).
+  template <class F>
+  void post(F&& f) {
+    boost::asio::post(ioc_, std::forward<F>(f));
+  }
+
   /// The companion's handle, for actors that want to address this loop.
   const caf::actor& handle() const { return handle_; }
 
@@ -53,6 +60,7 @@ public:
 
 private:
   caf::actor_system& sys_;
+  boost::asio::io_context& ioc_;
   caf::actor handle_;
   gateway_actor* self_;
   caf::scoped_execution_unit context_;

@@ -1,5 +1,7 @@
 #include "http/exchange.hpp"
 
+#include <atomic>
+
 #include "actors/supervised.hpp"
 #include "telemetry/logging.hpp"
 
@@ -52,6 +54,31 @@ error_mapping with_detail(const caf::error& err, bhttp::status status, const cha
 
 } // namespace
 
+namespace {
+
+class observing_sink : public response_sink {
+public:
+  observing_sink(responder inner, std::function<void(response, const responder&)> observe) :
+      inner_(std::move(inner)), observe_(std::move(observe)) {}
+
+  void deliver(uint64_t, response res) override {
+    if (answered_.exchange(true))
+      return;
+    observe_(std::move(res), inner_);
+  }
+
+private:
+  responder inner_;
+  std::function<void(response, const responder&)> observe_;
+  std::atomic<bool> answered_{false};
+};
+
+} // namespace
+
+responder responder::observed(std::function<void(response, const responder&)> observe) const {
+  return responder{std::make_shared<observing_sink>(*this, std::move(observe)), 0};
+}
+
 error_mapping map_error(const caf::error& err) {
   using s = bhttp::status;
   if (is(err, errc::mailbox_full))
@@ -74,6 +101,8 @@ error_mapping map_error(const caf::error& err) {
     return with_detail(err, s::unprocessable_entity, "validation_failed", "the request is invalid");
   if (is(err, errc::unauthenticated))
     return with_detail(err, s::unauthorized, "invalid_api_key", "the credentials are not valid");
+  if (is(err, errc::forbidden))
+    return with_detail(err, s::forbidden, "forbidden", "not allowed");
   if (err == caf::sec::request_timeout)
     return mapped(s::service_unavailable, "timeout", "an internal component did not answer in time", 1);
   if (err == caf::sec::request_receiver_down)

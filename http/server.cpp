@@ -159,8 +159,10 @@ public:
     worker_.sessions.insert(this);
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec)
-      peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (!ec) {
+      peer_address_ = ep.address().to_string();
+      peer_ = peer_address_ + ":" + std::to_string(ep.port());
+    }
     await_request();
   }
 
@@ -294,7 +296,7 @@ private:
         break;
     }
     request_context ctx{req_,          path_,       query_,         route_->tmpl.pattern(),
-                        match_.params, request_id_, *worker_.actors};
+                        match_.params, request_id_, *worker_.actors, peer_address_};
     try {
       (*match_.handler)(ctx, responder{shared_from_this(), seq_});
     } catch (const std::exception& e) {
@@ -446,6 +448,7 @@ private:
   std::string_view path_;
   std::string_view query_;
   std::string peer_;
+  std::string peer_address_;
   method_kind method_ = method_kind::other;
   phase phase_ = phase::idle;
   bool keep_alive_ = true;

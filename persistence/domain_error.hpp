@@ -10,7 +10,7 @@ namespace clean::persistence {
 /// it into a `caf::error` for the caller.
 class domain_error : public std::runtime_error {
 public:
-  enum class kind { not_found, conflict, invalid, unauthenticated };
+  enum class kind { not_found, conflict, invalid, unauthenticated, forbidden };
 
   domain_error(kind k, std::string code, const std::string& message, std::string field = {}) :
       std::runtime_error(message), kind_(k), code_(std::move(code)), field_(std::move(field)) {}

@@ -87,4 +87,54 @@ struct write_context {
   std::string request_hash;
 };
 
+// --- Admin surface ---------------------------------------------------------
+
+/// A break-glass token that checked out: its session and why it was opened.
+struct break_glass_grant {
+  int64_t session_id = 0;
+  std::string reason;
+  std::string started_by;
+};
+
+/// Where an admin call came from, for the audit log.
+struct admin_origin {
+  std::string user; // the Basic-auth user (or the session owner for token-only calls)
+  std::string request_id;
+  std::string client; // peer IP address
+};
+
+struct break_glass_start {
+  admin_origin origin;
+  std::string reason;
+  int32_t ttl_minutes = 0; // already capped
+  bool capped = false;     // the caller asked for more than the cap
+};
+
+struct break_glass_end {
+  admin_origin origin;
+  int64_t session_id = 0;
+  int64_t by_session_id = 0; // the session whose token made this call (0 = none)
+};
+
+/// One row of the audit log (the database stamps the time).
+struct admin_audit_entry {
+  admin_origin origin;
+  std::string action; // "POST /v1/admin/supervisor/{path...}/crash"
+  std::string target; // the path parameters, e.g. "root/db/probe"
+  std::string reason;
+  int64_t break_glass_session_id = 0; // 0 = none
+  int32_t status = 0;
+  std::string outcome;
+};
+
+struct audit_query {
+  int32_t limit = 50;
+  std::optional<page_cursor> after;
+};
+
+/// Values for gauges that only the database knows (shared by every instance).
+struct db_gauge_sample {
+  int64_t break_glass_active = 0;
+};
+
 } // namespace clean::persistence

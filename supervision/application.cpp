@@ -2,6 +2,7 @@
 
 #include "config/settings.hpp"
 #include "http/admin_routes.hpp"
+#include "http/admin_surface.hpp"
 #include "http/api_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
@@ -92,6 +93,22 @@ http::server_config server_config(const config::settings& s) {
   return c;
 }
 
+http::admin_config admin_config(const config::settings& s, const tree& actors,
+                                telemetry::metrics_registry& metrics) {
+  http::admin_config c;
+  c.username = s.admin_username;
+  c.password = s.admin_password;
+  c.read_only = s.admin_read_only;
+  c.break_glass_max_ttl_minutes = s.break_glass_max_ttl_minutes;
+  c.max_auth_failures = s.admin_auth_max_failures;
+  c.lockout = s.admin_auth_lockout;
+  c.pool = [&actors] { return actors.db_pool(); };
+  c.request_timeout = s.api_request_timeout;
+  c.refresh_gauges = [&actors] { actors.refresh_db_gauges(); };
+  c.metrics = &metrics.admin();
+  return c;
+}
+
 /// Last resort: if actors refuse to stop (a thread stuck in a blocking call
 /// to a hung database), do not hang the deployment forever.
 void arm_exit_watchdog(std::chrono::milliseconds grace) {
@@ -143,7 +160,12 @@ int serve(const config::settings& settings, const char* version) {
     ops_cfg.migrations_head = persistence::head_version();
     http::ops_routes ops{ops_cfg, [&actors] { return actors.health(); }, metrics};
     ops.install(routes);
-    http::install_admin_routes(routes, {settings.production(), settings.fault_injection, actors.root()});
+    http::admin_surface admin{admin_config(settings, actors, metrics)};
+    admin.install(routes);
+    http::install_supervisor_routes(admin, routes, {settings.fault_injection, actors.root()});
+    if (!settings.admin_enabled())
+      log(spdlog::level::warn, "admin_disabled",
+          "ADMIN_BASIC_USERNAME/ADMIN_BASIC_PASSWORD are unset: every /v1/admin route answers 403");
     http::api_config api_cfg;
     api_cfg.pool = [&actors] {
       return actors.db_pool();

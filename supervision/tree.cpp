@@ -1,7 +1,9 @@
 #include "supervision/tree.hpp"
 
+#include "actors/admin_store.hpp"
 #include "actors/api_store.hpp"
 #include "actors/db_connection.hpp"
+#include "actors/db_gauges.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/db_probe.hpp"
 #include "actors/health.hpp"
@@ -15,6 +17,7 @@
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
+#include <prometheus/gauge.h>
 
 #include <thread>
 
@@ -27,6 +30,7 @@ using namespace std::chrono_literals;
 const caf::atom_value db_probe_name = caf::atom("db-probe");
 const caf::atom_value health_name = caf::atom("health");
 const caf::atom_value db_pool_name = caf::atom("db-pool");
+const caf::atom_value db_gauges_name = caf::atom("db-gauges");
 
 /// Restarts of a subtree's children are spread out (100 ms doubling to 5 s)
 /// so a dead dependency does not make them spin.
@@ -88,8 +92,14 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
   conn.database_url = settings.database_url;
   conn.options.application_name = "clean-service pool";
   conn.options.statement_timeout = settings.database_statement_timeout;
-  conn.prepare = prepare_api_statements;
-  conn.handlers = api_store;
+  conn.prepare = [](pqxx::connection_base& c) {
+    prepare_api_statements(c);
+    prepare_admin_statements(c);
+  };
+  conn.handlers = [](pqxx::connection_base& c) {
+    // One behavior for every payload a pooled connection understands.
+    return caf::behavior{api_store(c).as_behavior_impl()->or_else(admin_store(c).as_behavior_impl())};
+  };
   conn.metrics = &metrics.db();
   db_pool_config cfg;
   cfg.size = settings.database_pool_size;
@@ -102,6 +112,24 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
   };
   c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
     return publish(parent, db_pool_name, parent->spawn(db_pool, cfg, ctx));
+  };
+  return c;
+}
+
+child_spec gauges_child(telemetry::metrics_registry& metrics) {
+  child_spec c;
+  c.id = "gauges";
+  c.heartbeat_ttl = 5s;
+  c.shutdown_timeout = 1s;
+  db_gauges_config cfg;
+  auto* admin = &metrics.admin();
+  cfg.publish = [admin](const persistence::db_gauge_sample& s) {
+    admin->break_glass_active->Set(static_cast<double>(s.break_glass_active));
+  };
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
+    auto& sys = parent->system();
+    cfg.pool = [&sys] { return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name)); };
+    return publish(parent, db_gauges_name, parent->spawn(db_gauges, cfg, ctx));
   };
   return c;
 }
@@ -151,7 +179,7 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
       supervisor_child(
-          subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics)})),
+          subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics)})),
       supervisor_child(
           subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
       supervisor_child(subtree(opts, "root/jobs", true, {})),
@@ -202,6 +230,11 @@ caf::actor tree::db_pool() const {
   return caf::actor_cast<caf::actor>(system_.registry().get(db_pool_name));
 }
 
+void tree::refresh_db_gauges() const {
+  if (auto h = system_.registry().get(db_gauges_name))
+    caf::anon_send(caf::actor_cast<caf::actor>(h), tick_atom::value);
+}
+
 health_actor tree::health() const {
   return caf::actor_cast<health_actor>(system_.registry().get(health_name));
 }
@@ -218,6 +251,7 @@ void tree::shutdown() {
   system_.registry().erase(health_name);
   system_.registry().erase(db_probe_name);
   system_.registry().erase(db_pool_name);
+  system_.registry().erase(db_gauges_name);
 }
 
 } // namespace clean::supervision

@@ -51,6 +51,10 @@ public:
   /// The current database pool (null while it is restarting).
   caf::actor db_pool() const;
 
+  /// Asks for a fresh sample of the database-backed gauges (no-op while
+  /// that actor restarts).
+  void refresh_db_gauges() const;
+
   /// The current health actor (null while it is restarting).
   health_actor health() const;
 

@@ -102,6 +102,7 @@ metrics_registry::metrics_registry(std::string version) :
   health_.migrations_head = &migrations.Add({{"state", "head"}});
   register_db(r);
   register_api(r);
+  register_admin(r);
 }
 
 void metrics_registry::register_db(prometheus::Registry& r) {
@@ -166,6 +167,20 @@ void metrics_registry::register_api(prometheus::Registry& r) {
                       .Help("POSTs answered from a stored response because their Idempotency-Key was seen.")
                       .Register(r)
                       .Add({});
+}
+
+void metrics_registry::register_admin(prometheus::Registry& r) {
+  admin_.requests = &prometheus::BuildCounter()
+                         .Name("admin_requests_total")
+                         .Help("Admin API requests by route template and outcome (success, unauthorized, "
+                               "throttled, read_only, forbidden, client_error, error).")
+                         .Register(r);
+  admin_.break_glass_active = &prometheus::BuildGauge()
+                                   .Name("break_glass_sessions_active")
+                                   .Help("Break-glass sessions open now (not ended, not expired), from the "
+                                         "database.")
+                                   .Register(r)
+                                   .Add({});
 }
 
 metrics_registry::~metrics_registry() = default;

@@ -56,6 +56,13 @@ struct api_metrics {
   prometheus::Counter* replays = nullptr;                           // api_idempotent_replays_total
 };
 
+/// The admin surface: every admin request by route template and outcome,
+/// and the open break-glass sessions (sampled from the database).
+struct admin_metrics {
+  prometheus::Family<prometheus::Counter>* requests = nullptr; // admin_requests_total{route,outcome}
+  prometheus::Gauge* break_glass_active = nullptr;             // break_glass_sessions_active
+};
+
 /// The process's metric registry (one of the two globals the house style
 /// allows, but passed down explicitly) plus process-level collectors.
 class metrics_registry {
@@ -71,6 +78,7 @@ public:
   const health_metrics& health() const { return health_; }
   const db_metrics& db() const { return db_; }
   const api_metrics& api() const { return api_; }
+  const admin_metrics& admin() const { return admin_; }
 
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
@@ -83,6 +91,7 @@ public:
 private:
   void register_db(prometheus::Registry& r);
   void register_api(prometheus::Registry& r);
+  void register_admin(prometheus::Registry& r);
 
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
@@ -92,6 +101,7 @@ private:
   health_metrics health_;
   db_metrics db_;
   api_metrics api_;
+  admin_metrics admin_;
 };
 
 /// Histogram buckets for request latencies (seconds), 0.5 ms to 10 s.

@@ -4,6 +4,7 @@ real clean-service binary on a free port, and a few raw-socket HTTP tools.
 Every process started here is stopped and reaped by the test that started it
 (PID 1 in CI does not reap orphans)."""
 
+import base64
 import http.client
 import json
 import os
@@ -63,16 +64,27 @@ def migrated_postgres():
     return pg
 
 
+ADMIN_USER = "oncall"
+ADMIN_PASSWORD = "e2e-admin-password-7f3a9c"
+
+
+def basic_auth(user=ADMIN_USER, password=ADMIN_PASSWORD):
+    return "Basic " + base64.b64encode((user + ":" + password).encode()).decode()
+
+
 class Service:
     """`clean-service serve` on a free port (PORT=0; the port is read from
-    the JSON `listening` log line). Logs are collected for assertions."""
+    the JSON `listening` log line). Logs are collected for assertions.
+    Requests to /v1/admin/* carry the admin Basic credentials unless the
+    caller sets Authorization or X-Break-Glass-Token itself."""
 
     def __init__(self, database_url, **env):
         self.env = dict(os.environ)
-        for key in ("METRICS_TOKEN", "APP_ENV", "PORT", "HOST"):
+        for key in ("METRICS_TOKEN", "APP_ENV", "PORT", "HOST", "ADMIN_READ_ONLY"):
             self.env.pop(key, None)
         self.env.update({"DATABASE_URL": database_url, "PORT": "0", "LOG_FORMAT": "json",
-                         "READYZ_DB_TIMEOUT_SECONDS": "0.5"})
+                         "READYZ_DB_TIMEOUT_SECONDS": "0.5", "ADMIN_BASIC_USERNAME": ADMIN_USER,
+                         "ADMIN_BASIC_PASSWORD": ADMIN_PASSWORD})
         self.env.update({k: str(v) for k, v in env.items()})
         self.proc = None
         self.port = None
@@ -134,9 +146,13 @@ class Service:
     # -- HTTP helpers ---------------------------------------------------------
 
     def request(self, method, path, body=None, headers=None, timeout=10):
+        headers = dict(headers or {})
+        if path.startswith("/v1/admin") and not any(
+                h.lower() in ("authorization", "x-break-glass-token") for h in headers):
+            headers["Authorization"] = basic_auth()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             res = conn.getresponse()
             data = res.read()
             return res.status, dict(res.getheaders()), data
