@@ -11,6 +11,12 @@ namespace clean::http {
 
 using telemetry::log;
 
+namespace {
+/// The answer waits for its audit row, but not long: while the database
+/// is down (or the process is stopping) the log line is the record.
+constexpr std::chrono::milliseconds audit_budget{2000};
+} // namespace
+
 persistence::admin_origin admin_call::origin(const admin_caller& who) const {
   return {who.user, request_id, client};
 }
@@ -56,7 +62,8 @@ void admin_call::audit_and_reply(const admin_caller& who, response res, const re
               "could not store an admin audit row; the admin_audit log line above is the record",
               {{"action", self.action}, {"request_id", self.request_id}, {"error", to_string(err)}});
           done();
-        });
+        },
+        audit_budget);
   });
 }
 

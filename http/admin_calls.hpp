@@ -36,16 +36,18 @@ struct admin_call {
   void audit_and_reply(const admin_caller& who, response res, const responder& reply,
                        std::string_view outcome) const;
 
-  /// Runs `payload` on a pooled connection within the request budget.
+  /// Runs `payload` on a pooled connection within `budget` (default: the
+  /// request budget).
   template <class OnOk, class OnError>
-  void database(std::string op, caf::message payload, OnOk on_ok, OnError on_error) const {
+  void database(std::string op, caf::message payload, OnOk on_ok, OnError on_error,
+                std::chrono::milliseconds budget = std::chrono::milliseconds{0}) const {
     auto pool = cfg->pool ? cfg->pool() : caf::actor{};
     if (!pool) {
       auto err = make_error(errc::database_unavailable, "database_unavailable",
                             "the database pool is restarting; retry shortly");
       return on_error(err);
     }
-    auto timeout = cfg->request_timeout;
+    auto timeout = budget.count() > 0 ? std::min(budget, cfg->request_timeout) : cfg->request_timeout;
     auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         (std::chrono::steady_clock::now() + timeout).time_since_epoch())
                         .count();

@@ -23,6 +23,14 @@ std::string error_for(const std::string& name, const std::string& value) {
   return r.errors.front();
 }
 
+/// Production needs admin credentials; tests about other variables add them.
+environment production(environment env) {
+  env.emplace("APP_ENV", "production");
+  env.emplace("ADMIN_BASIC_USERNAME", "oncall");
+  env.emplace("ADMIN_BASIC_PASSWORD", "a-long-enough-password");
+  return env;
+}
+
 bool mentions(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -47,13 +55,13 @@ CAF_TEST(defaults without any variable) {
 }
 
 CAF_TEST(production changes format and drain defaults) {
-  auto r = parse({{"APP_ENV", "production"}});
+  auto r = parse(production({}));
   CAF_REQUIRE(r.value);
   CAF_CHECK(r.value->production());
   CAF_CHECK(r.value->log_fmt == log_format::json);
   CAF_CHECK(r.value->shutdown_drain == 5000ms);
   // Explicit values still win over environment-dependent defaults.
-  r = parse({{"APP_ENV", "production"}, {"LOG_FORMAT", "text"}, {"SHUTDOWN_DRAIN_SECONDS", "0"}});
+  r = parse(production({{"LOG_FORMAT", "text"}, {"SHUTDOWN_DRAIN_SECONDS", "0"}}));
   CAF_REQUIRE(r.value);
   CAF_CHECK(r.value->log_fmt == log_format::text);
   CAF_CHECK(r.value->shutdown_drain == 0ms);
@@ -144,6 +152,13 @@ CAF_TEST(every variable rejects a bad value and names it) {
       {"SHUTDOWN_TIMEOUT_SECONDS", "nan"},
       {"READYZ_DB_TIMEOUT_SECONDS", "10"},
       {"FAULT_INJECTION", "maybe"},
+      {"ADMIN_BASIC_USERNAME", "on call"},
+      {"ADMIN_BASIC_USERNAME", "on:call"},
+      {"ADMIN_READ_ONLY", "sometimes"},
+      {"BREAK_GLASS_MAX_TTL_MINUTES", "0"},
+      {"BREAK_GLASS_MAX_TTL_MINUTES", "1441"},
+      {"ADMIN_AUTH_MAX_FAILURES", "0"},
+      {"ADMIN_AUTH_LOCKOUT_SECONDS", "0"},
       {"SUPERVISOR_BACKOFF_MIN_SECONDS", "-1"},
       {"SUPERVISOR_BACKOFF_MAX_SECONDS", "forever"},
   };
@@ -170,12 +185,56 @@ CAF_TEST(fault injection is refused in production) {
   auto r = parse({{"FAULT_INJECTION", "1"}});
   CAF_REQUIRE(r.value);
   CAF_CHECK(r.value->fault_injection);
-  r = parse({{"FAULT_INJECTION", "1"}, {"APP_ENV", "production"}});
+  r = parse(production({{"FAULT_INJECTION", "1"}}));
   CAF_REQUIRE(!r.value);
   CAF_CHECK(mentions(r.errors.front(), "FAULT_INJECTION"));
   r = parse({{"SUPERVISOR_BACKOFF_MIN_SECONDS", "2"}, {"SUPERVISOR_BACKOFF_MAX_SECONDS", "1"}});
   CAF_REQUIRE(!r.value);
   CAF_CHECK(mentions(r.errors.front(), "SUPERVISOR_BACKOFF_MAX_SECONDS"));
+}
+
+CAF_TEST(admin settings are read) {
+  auto r = parse({{"ADMIN_BASIC_USERNAME", "oncall"},
+                  {"ADMIN_BASIC_PASSWORD", "short"},
+                  {"ADMIN_READ_ONLY", "true"},
+                  {"BREAK_GLASS_MAX_TTL_MINUTES", "15"},
+                  {"ADMIN_AUTH_MAX_FAILURES", "3"},
+                  {"ADMIN_AUTH_LOCKOUT_SECONDS", "30"}});
+  CAF_REQUIRE(r.value);
+  auto& s = *r.value;
+  CAF_CHECK(s.admin_enabled());
+  CAF_CHECK_EQUAL(s.admin_username, "oncall");
+  CAF_CHECK_EQUAL(s.admin_password, "short"); // weak is allowed outside production
+  CAF_CHECK(s.admin_read_only);
+  CAF_CHECK_EQUAL(s.break_glass_max_ttl_minutes, 15);
+  CAF_CHECK_EQUAL(s.admin_auth_max_failures, 3);
+  CAF_CHECK(s.admin_auth_lockout == 30s);
+  auto defaults = parse({});
+  CAF_REQUIRE(defaults.value);
+  CAF_CHECK(!defaults.value->admin_enabled());
+  CAF_CHECK(!defaults.value->admin_read_only);
+  CAF_CHECK_EQUAL(defaults.value->break_glass_max_ttl_minutes, 60);
+}
+
+CAF_TEST(production refuses unset or weak admin credentials) {
+  auto r = parse({{"APP_ENV", "production"}});
+  CAF_REQUIRE(!r.value);
+  CAF_REQUIRE_EQUAL(r.errors.size(), 1u);
+  CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_USERNAME"));
+  CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
+  r = parse({{"APP_ENV", "production"}, {"ADMIN_BASIC_USERNAME", "oncall"},
+             {"ADMIN_BASIC_PASSWORD", "fifteen-chars!!"}});
+  CAF_REQUIRE(!r.value);
+  CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
+  CAF_CHECK(mentions(r.errors.front(), "16"));
+  CAF_CHECK(!mentions(r.errors.front(), "fifteen-chars!!")); // never echoed
+  r = parse({{"APP_ENV", "production"}, {"ADMIN_BASIC_USERNAME", "oncall"},
+             {"ADMIN_BASIC_PASSWORD", "sixteen-chars!!!"}});
+  CAF_CHECK(r.value);
+  // One without the other is an error everywhere.
+  r = parse({{"ADMIN_BASIC_USERNAME", "oncall"}});
+  CAF_REQUIRE(!r.value);
+  CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
 }
 
 CAF_TEST(all errors are reported at once) {
@@ -214,6 +273,12 @@ CAF_TEST(every variable is documented) {
                                           "SHUTDOWN_TIMEOUT_SECONDS",
                                           "READYZ_DB_TIMEOUT_SECONDS",
                                           "FAULT_INJECTION",
+                                          "ADMIN_BASIC_USERNAME",
+                                          "ADMIN_BASIC_PASSWORD",
+                                          "ADMIN_READ_ONLY",
+                                          "BREAK_GLASS_MAX_TTL_MINUTES",
+                                          "ADMIN_AUTH_MAX_FAILURES",
+                                          "ADMIN_AUTH_LOCKOUT_SECONDS",
                                           "SUPERVISOR_BACKOFF_MIN_SECONDS",
                                           "SUPERVISOR_BACKOFF_MAX_SECONDS"};
   auto& docs = documented_variables();

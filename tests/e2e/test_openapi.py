@@ -12,7 +12,7 @@ import uuid
 
 import yaml
 
-from harness import SOURCE, Service, create_api_key, migrated_postgres
+from harness import ADMIN_USER, SOURCE, Service, basic_auth, create_api_key, migrated_postgres
 
 SPEC_FILE = os.path.join(SOURCE, "docs", "openapi.yaml")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -21,8 +21,18 @@ DUMMY_PARAMS = {"id": "999999", "token": "x", "path": "root/db/probe"}
 # Documented response headers the service sends on every such response.
 ALWAYS_SENT = {"x-request-id", "www-authenticate", "retry-after"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-# `routes.add(method_kind::get, "/x", ...)` or `routes.add(m::post, "/x", ...)`.
-ROUTE_ADD = re.compile(r'\broutes\.add\(\s*(?:method_kind|m)::(\w+)\s*,\s*"([^"]*)"')
+# A registration: `routes.add(method_kind::get, "/x", ...)`, `routes.add(m::post,
+# "/x", ...)`, or one behind the admin gate, `admin.add(routes, m::get, "/x",
+# admin_access::read, ...)` (any `<name>.add(routes, ...)`; group 1 tells them apart).
+ROUTE_ADD = re.compile(r'\b(?:routes\.add\(|(\w+)\.add\(\s*routes\s*,)'
+                       r'\s*(?:method_kind|m)::(\w+)\s*,\s*"([^"]*)"(?:\s*,\s*admin_access::(\w+))?')
+# Every call that may register a route, readable by ROUTE_ADD or not.
+ADD_CALL = re.compile(r'\b(?:routes\.add\(|\w+\.add\(\s*routes\s*,)')
+# admin_surface::add hands each gated route on with `routes.add(method,
+# pattern, ...)`: not a registration of its own. Exactly this call is skipped.
+FORWARDER = ("admin_surface.cpp", re.compile(r'\broutes\.add\(\s*method\s*,\s*pattern\s*,'))
+# The security every admin operation declares.
+ADMIN_SECURITY = [{"adminBasic": []}, {"breakGlassToken": []}]
 SOURCE_METHODS = {"get": "get", "head": "head", "post": "post", "put": "put", "patch": "patch",
                   "del": "delete", "options": "options"}
 
@@ -117,18 +127,24 @@ def fill(template, params=DUMMY_PARAMS):
 
 
 def registered_routes():
-    """(method, template) of every route registered in http/*.cpp, with
-    `{name...}` written `{name}` as OpenAPI has it; and how many
-    `routes.add(` calls there are, to notice one this regex cannot read."""
+    """(method, template, admin access or None) of every route registered in
+    http/*.cpp, with `{name...}` written `{name}` as OpenAPI has it; how many
+    registering calls there are, to notice one ROUTE_ADD cannot read; and how
+    many admin_surface forwarders were skipped."""
     routes = []
-    calls = 0
+    calls = forwarders = 0
     for path in sorted(glob.glob(os.path.join(SOURCE, "http", "*.cpp"))):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        calls += len(re.findall(r"\broutes\.add\(", text))
-        for method, template in ROUTE_ADD.findall(text):
-            routes.append((SOURCE_METHODS.get(method, method), re.sub(r"\{(\w+)\.\.\.\}", r"{\1}", template)))
-    return routes, calls
+        calls += len(ADD_CALL.findall(text))
+        if os.path.basename(path) == FORWARDER[0]:
+            skipped = len(FORWARDER[1].findall(text))
+            forwarders += skipped
+            calls -= skipped
+        for gate, method, template, access in ROUTE_ADD.findall(text):
+            routes.append((SOURCE_METHODS.get(method, method), re.sub(r"\{(\w+)\.\.\.\}", r"{\1}", template),
+                           (access or "unknown") if gate else None))
+    return routes, calls, forwarders
 
 
 class DocumentTest(unittest.TestCase):
@@ -184,7 +200,14 @@ class DocumentTest(unittest.TestCase):
                 for status, response in op["responses"].items():
                     headers = resolve(self.spec, response).get("headers", {})
                     self.assertIn("X-Request-ID", headers, "response %s lacks X-Request-ID" % status)
-                if not path.startswith("/v1/") or path.startswith("/v1/admin/"):
+                if path == "/v1/admin" or path.startswith("/v1/admin/"):
+                    self.assertEqual(op.get("security"), ADMIN_SECURITY)
+                    for status in ("401", "403", "429"):
+                        self.assertIn(status, op["responses"])
+                    self.assertIn("WWW-Authenticate", resolve(self.spec, op["responses"]["401"]).get("headers", {}))
+                    self.assertIn("Retry-After", resolve(self.spec, op["responses"]["429"]).get("headers", {}))
+                    continue
+                if not path.startswith("/v1/"):
                     continue
                 if method == "post":
                     self.assertIn(("header", "Idempotency-Key"), params)
@@ -199,8 +222,8 @@ class DocumentTest(unittest.TestCase):
                     self.assertIn("401", op["responses"])
 
     def test_every_registered_route_is_documented(self):
-        registered, calls = registered_routes()
-        routes = set(registered)
+        registered, calls, forwarders = registered_routes()
+        routes = {(method, template) for method, template, _ in registered}
         documented = {(method, path) for path, method, _ in operations(self.spec)}
         for method, template in sorted(routes):
             with self.subTest(route=method.upper() + " " + template):
@@ -209,24 +232,48 @@ class DocumentTest(unittest.TestCase):
                 else:
                     self.assertIn((method, template), documented)
         self.assertEqual(len(registered), calls,
-                         "a routes.add(...) call in http/*.cpp is not in the form this test reads; extend ROUTE_ADD")
-        self.assertGreaterEqual(len(routes), 19, "fewer routes than the service had when this test was written")
+                         "a routes.add(...) or <surface>.add(routes, ...) call in http/*.cpp is not in the form "
+                         "this test reads; extend ROUTE_ADD")
+        self.assertEqual(forwarders, 1, "admin_surface::add no longer forwards with routes.add(method, pattern, "
+                                        "...); update FORWARDER")
+        self.assertGreaterEqual(len(routes), 24, "fewer routes than the service had when this test was written")
         # The other direction, statically (LiveTest probes the binary).
         self.assertEqual(documented - routes, set(), "documented but not registered in http/*.cpp")
+
+    def test_admin_routes_are_registered_behind_the_gate(self):
+        registered, _, _ = registered_routes()
+        for method, template, access in registered:
+            name = method.upper() + " " + template
+            admin_path = template == "/v1/admin" or template.startswith("/v1/admin/")
+            with self.subTest(route=name):
+                # Registered straight on the route table, an admin route would skip authentication.
+                self.assertEqual(access is not None, admin_path, "admin routes go through admin_surface::add")
+                if access is None:
+                    continue
+                self.assertIn(access, ("read", "write", "break_glass"))
+                op = self.spec["paths"][template][method]
+                headers = {p["name"] for p in (resolve(self.spec, p) for p in op.get("parameters", []))
+                           if p["in"] == "header"}
+                if access == "write":
+                    self.assertIn("X-Audit-Reason", headers, "admin writes are audited with X-Audit-Reason")
+                    forbidden = resolve(self.spec, op["responses"]["403"])["description"]
+                    self.assertIn("read_only_mode", forbidden)
 
 
 class Conformance:
     """Sends requests and checks each answer against the document."""
 
-    def call(self, method, template, path=None, body=None, headers=None):
-        """`path` (default: `template`) with a JSON body; returns status,
-        lower-cased headers and the parsed body."""
+    def call(self, method, template, path=None, body=None, headers=None, svc=None):
+        """`path` (default: `template`) with a JSON body, to `svc` (default:
+        the class's service); returns status, lower-cased headers and the
+        parsed body."""
         path = path or template
+        svc = svc or self.svc
         data = None if body is None else (body if isinstance(body, (str, bytes)) else json.dumps(body))
         headers = dict(headers or {})
         if data is not None:
             headers.setdefault("Content-Type", "application/json")
-        status, raw_headers, raw = self.svc.request(method.upper(), path, body=data, headers=headers)
+        status, raw_headers, raw = svc.request(method.upper(), path, body=data, headers=headers)
         response_headers = {k.lower(): v for k, v in raw_headers.items()}
         parsed = self.conform(template, method, status, response_headers, raw)
         return status, response_headers, parsed
@@ -294,6 +341,9 @@ class LiveTest(Conformance, unittest.TestCase):
                 # Then: is the answer one the document promises?
                 answer = self.conform(template, method, status, {k.lower(): v for k, v in response_headers.items()},
                                       raw)
+                if template == "/v1/admin" or template.startswith("/v1/admin/"):
+                    # The harness sends the admin credentials: past the gate.
+                    self.assertNotIn(status, (401, 429), answer)
                 if template.startswith("/v1/admin/supervisor/"):
                     # FAULT_INJECTION is off: refused before anything happens.
                     self.assertEqual(status, 403, answer)
@@ -457,6 +507,138 @@ class LiveTest(Conformance, unittest.TestCase):
         status, _, body = self.call("post", "/v1/admin/supervisor/{path}/hang",
                                     "/v1/admin/supervisor/root%2Fdb%2Fprobe/hang")
         self.assertEqual((status, body["error"]["code"]), (403, "fault_injection_disabled"))
+
+    def admin_paths(self):
+        return {(method, path) for path, method, _ in operations(self.spec)
+                if path == "/v1/admin" or path.startswith("/v1/admin/")}
+
+    def audit_entries(self, svc=None, pages=50):
+        """The whole audit log, newest first, read one entry per page."""
+        entries, cursor = [], ""
+        for _ in range(pages):
+            status, _, page = self.call("get", "/v1/admin/audit", "/v1/admin/audit?limit=1&cursor=" + cursor, svc=svc)
+            self.assertEqual(status, 200)
+            entries += page["data"]
+            if page["next_cursor"] is None:
+                return entries
+            cursor = page["next_cursor"]
+        self.fail("the audit log did not end within %d pages" % pages)
+
+    def test_admin_answers_match_the_schemas(self):
+        # The catalogue lists exactly the documented admin operations.
+        status, _, catalogue = self.call("get", "/v1/admin")
+        self.assertEqual(status, 200)
+        listed = {(r["method"].lower(), re.sub(r"\{(\w+)\.\.\.\}", r"{\1}", r["path"])) for r in catalogue["routes"]}
+        self.assertEqual(listed, self.admin_paths())
+        self.assertFalse(catalogue["read_only"])
+        self.assertEqual(catalogue["caller"], {"user": ADMIN_USER, "break_glass_session_id": None})
+
+        # No credentials, another scheme, a wrong password, an unknown token alone.
+        for headers in ({"Authorization": ""}, {"Authorization": "Bearer " + self.key},
+                        {"Authorization": basic_auth(password="wrong")}, {"X-Break-Glass-Token": "bg_nope"}):
+            with self.subTest(headers=headers):
+                status, response_headers, error = self.call("get", "/v1/admin/supervisor", headers=headers)
+                self.assertEqual((status, error["error"]["code"]), (401, "unauthorized"))
+                self.assertEqual(response_headers["www-authenticate"], 'Basic realm="clean-service admin", charset="UTF-8"')
+
+        # Starting a break-glass session.
+        start = "/v1/admin/break-glass/start"
+        status, _, error = self.call("post", start, body="not json")
+        self.assertEqual((status, error["error"]["code"]), (400, "invalid_json"))
+        status, _, error = self.call("post", start, body={"reason": "   ", "ttl_minutes": 0})
+        self.assertEqual((status, error["error"]["code"]), (422, "validation_failed"))
+        self.assertEqual({f["field"] for f in error["error"]["fields"]}, {"reason", "ttl_minutes"})
+        status, _, session = self.call("post", start, body={"reason": "openapi e2e", "ttl_minutes": 100000})
+        self.assertEqual(status, 201)
+        self.assertEqual((session["state"], session["started_by"], session["uses"]), ("active", ADMIN_USER, 0))
+        self.assertEqual((session["ttl_minutes"], session["ttl_capped"]), (catalogue["break_glass_max_ttl_minutes"], True))
+        token = session["token"]
+
+        # The token alone authenticates (as the admin who started the session),
+        # but cannot start another session.
+        status, _, me = self.call("get", "/v1/admin", headers={"X-Break-Glass-Token": token})
+        self.assertEqual((status, me["caller"]), (200, {"user": ADMIN_USER, "break_glass_session_id": session["id"]}))
+        status, _, error = self.call("post", start, body={"reason": "again"}, headers={"X-Break-Glass-Token": token})
+        self.assertEqual((status, error["error"]["code"]), (403, "basic_auth_required"))
+
+        # A write with Basic credentials and the token (refused: no fault injection), and with an unknown token.
+        crash, probe = "/v1/admin/supervisor/{path}/crash", "/v1/admin/supervisor/root/db/probe/crash"
+        status, _, error = self.call("post", crash, probe, headers={
+            "Authorization": basic_auth(), "X-Break-Glass-Token": token, "X-Audit-Reason": "openapi drill"})
+        self.assertEqual((status, error["error"]["code"]), (403, "fault_injection_disabled"))
+        status, _, error = self.call("post", crash, probe,
+                                     headers={"Authorization": basic_auth(), "X-Break-Glass-Token": "bg_unknown"})
+        self.assertEqual((status, error["error"]["code"]), (403, "break_glass_invalid"))
+
+        # Listing and ending sessions.
+        status, _, sessions = self.call("get", "/v1/admin/break-glass")
+        self.assertEqual(status, 200)
+        self.assertIn(session["id"], [s["id"] for s in sessions["data"]])
+        self.assertGreaterEqual(sessions["active_count"], 1)
+        end = "/v1/admin/break-glass/{id}/end"
+        status, _, ended = self.call("post", end, "/v1/admin/break-glass/%d/end" % session["id"])
+        self.assertEqual((status, ended["state"], ended["ended_by"]), (200, "ended", ADMIN_USER))
+        self.assertGreaterEqual(ended["uses"], 3)
+        status, _, error = self.call("post", end, "/v1/admin/break-glass/%d/end" % session["id"])
+        self.assertEqual((status, error["error"]["code"]), (409, "break_glass_not_active"))
+        status, _, error = self.call("post", end, "/v1/admin/break-glass/999999/end")
+        self.assertEqual((status, error["error"]["code"]), (404, "not_found"))
+        status, _, error = self.call("get", "/v1/admin", headers={"X-Break-Glass-Token": token})
+        self.assertEqual((status, error["error"]["code"]), (403, "break_glass_ended"))
+        status, _, sessions = self.call("get", "/v1/admin/break-glass")
+        self.assertNotIn(session["id"], [s["id"] for s in sessions["data"]])
+        status, _, sessions = self.call("get", "/v1/admin/break-glass", "/v1/admin/break-glass?all=true")
+        self.assertIn((session["id"], "ended"), [(s["id"], s["state"]) for s in sessions["data"]])
+
+        # The audit log, paged: the start, the audited write, the end.
+        entries = self.audit_entries()
+        mine = [(e["action"], e["status"], e["outcome"], e["reason"]) for e in entries
+                if e["break_glass_session_id"] == session["id"]]
+        self.assertEqual(mine, [("break_glass.end", 200, "success", "openapi e2e"),
+                                ("POST /v1/admin/supervisor/{path...}/crash", 403, "forbidden", "openapi drill"),
+                                ("break_glass.start", 201, "success", "openapi e2e")])
+        status, _, error = self.call("get", "/v1/admin/audit", "/v1/admin/audit?limit=201&cursor=bogus")
+        self.assertEqual(status, 422)
+        self.assertEqual({f["field"] for f in error["error"]["fields"]}, {"limit", "cursor"})
+
+    def test_admin_modes_match_the_schemas(self):
+        # Read-only mode, with a tight login throttle: a second service on the same database.
+        svc = Service(self.pg.url, FAULT_INJECTION=0, ADMIN_READ_ONLY="true", ADMIN_AUTH_MAX_FAILURES=2)
+        self.addCleanup(svc.stop)
+        svc.start()
+        status, _, catalogue = self.call("get", "/v1/admin", svc=svc)
+        self.assertEqual((status, catalogue["read_only"]), (200, True))
+        crash, probe = "/v1/admin/supervisor/{path}/crash", "/v1/admin/supervisor/root/db/probe/crash"
+        status, _, error = self.call("post", crash, probe, headers={"Authorization": basic_auth(),
+                                                                     "X-Audit-Reason": "read-only probe"}, svc=svc)
+        self.assertEqual((status, error["error"]["code"]), (403, "read_only_mode"))
+        status, _, session = self.call("post", "/v1/admin/break-glass/start", body={"reason": "read-only e2e"},
+                                       svc=svc)
+        self.assertEqual((status, session["ttl_capped"]), (201, False))
+        status, _, error = self.call("post", crash, probe, headers={"X-Break-Glass-Token": session["token"]}, svc=svc)
+        self.assertEqual((status, error["error"]["code"]), (403, "fault_injection_disabled"))
+        entry = next(e for e in self.audit_entries(svc) if e["reason"] == "read-only probe")
+        self.assertEqual((entry["status"], entry["outcome"], entry["target"]), (403, "read_only", "root/db/probe"))
+        status, _, _ = self.call("post", "/v1/admin/break-glass/{id}/end",
+                                 "/v1/admin/break-glass/%d/end" % session["id"], svc=svc)
+        self.assertEqual(status, 200)
+        # Two failed logins lock the address out, whatever it sends next.
+        for _ in range(2):
+            status, _, _ = self.call("get", "/v1/admin", headers={"Authorization": basic_auth(password="x")}, svc=svc)
+            self.assertEqual(status, 401)
+        status, headers, error = self.call("get", "/v1/admin", svc=svc)
+        self.assertEqual((status, error["error"]["code"]), (429, "too_many_failed_logins"))
+        self.assertGreater(int(headers["retry-after"]), 0)
+
+        # Without admin credentials (development only) the admin API is off.
+        off = Service(self.pg.url, ADMIN_BASIC_USERNAME="", ADMIN_BASIC_PASSWORD="")
+        self.addCleanup(off.stop)
+        off.start()
+        for method, template in sorted(self.admin_paths()):
+            with self.subTest(op=method.upper() + " " + template):
+                status, _, error = self.call(method, template, fill(template),
+                                             body="{}" if method == "post" else None, svc=off)
+                self.assertEqual((status, error["error"]["code"]), (403, "admin_disabled"))
 
 
 class MetricsTokenTest(Conformance, unittest.TestCase):

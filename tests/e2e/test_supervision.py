@@ -159,15 +159,6 @@ class GuardsTest(unittest.TestCase):
         finally:
             svc.stop()
 
-    def test_admin_api_off_in_production(self):
-        svc = Service(pg.url, APP_ENV="production", METRICS_TOKEN="t").start()
-        try:
-            status, _, body = svc.get("/v1/admin/supervisor")
-            self.assertEqual(status, 403)
-            self.assertIn(b"admin_disabled", body)
-        finally:
-            svc.stop()
-
 
 class RestartTiming(unittest.TestCase):
     """How long from a crash until the actor answers again, over many

@@ -94,3 +94,40 @@ CAF_TEST(ids and idempotency keys) {
   CAF_CHECK(!valid_idempotency_key("has space"));
   CAF_CHECK(!valid_idempotency_key(std::string(256, 'k')));
 }
+
+CAF_TEST(break glass requests need a reason and a positive ttl) {
+  auto ok = parse_break_glass_request(R"({"reason":"INC-42 payments stuck","ttl_minutes":30})");
+  CAF_REQUIRE(ok.value);
+  CAF_CHECK_EQUAL(ok.value->reason, "INC-42 payments stuck");
+  CAF_REQUIRE(ok.value->ttl_minutes);
+  CAF_CHECK_EQUAL(*ok.value->ttl_minutes, 30);
+  auto no_ttl = parse_break_glass_request(R"({"reason":"x"})");
+  CAF_REQUIRE(no_ttl.value);
+  CAF_CHECK(!no_ttl.value->ttl_minutes);
+  CAF_CHECK(has_error(parse_break_glass_request("{}").errors, "reason"));
+  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"   "})").errors, "reason"));
+  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":")" + std::string(501, 'r') + "\"}").errors,
+                      "reason"));
+  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":0})").errors, "ttl_minutes"));
+  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":1.5})").errors, "ttl_minutes"));
+  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":"60"})").errors, "ttl_minutes"));
+  CAF_CHECK(!parse_break_glass_request("[1]").malformed.empty());
+}
+
+CAF_TEST(audit queries take a limit and a cursor) {
+  auto q = parse_audit_query("limit=7");
+  CAF_REQUIRE(q.value);
+  CAF_CHECK_EQUAL(q.value->limit, 7);
+  CAF_CHECK(!q.value->after);
+  auto d = parse_audit_query("");
+  CAF_REQUIRE(d.value);
+  CAF_CHECK_EQUAL(d.value->limit, 50);
+  CAF_CHECK(has_error(parse_audit_query("limit=201").errors, "limit"));
+  CAF_CHECK(has_error(parse_audit_query("limit=0").errors, "limit"));
+  CAF_CHECK(has_error(parse_audit_query("cursor=nope").errors, "cursor"));
+  auto cursor = clean::persistence::encode_cursor({1700000000000000, 12});
+  auto with_cursor = parse_audit_query("cursor=" + cursor);
+  CAF_REQUIRE(with_cursor.value);
+  CAF_REQUIRE(with_cursor.value->after);
+  CAF_CHECK_EQUAL(with_cursor.value->after->id, 12);
+}
