@@ -54,7 +54,9 @@ void admin_call::audit_and_reply(const admin_caller& who, response res, const re
   auto shared = std::make_shared<response>(std::move(res));
   auto outcome_label = std::string{outcome};
   actors->post([self, entry = std::move(entry), shared, reply, outcome_label]() mutable {
-    auto done = [self, shared, reply, outcome_label] { self.finish(reply, std::move(*shared), outcome_label); };
+    auto done = [self, shared, reply, outcome_label] {
+      self.finish(reply, std::move(*shared), outcome_label);
+    };
     self.database(
         "admin.audit", caf::make_message(audit_atom::value, std::move(entry)), [done](bool) { done(); },
         [self, done](caf::error& err) {

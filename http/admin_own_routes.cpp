@@ -39,7 +39,9 @@ response answer(const api_result& r) {
 }
 
 auto fail_with(responder reply) {
-  return [reply](caf::error& err) { reply(actor_error_response(err)); };
+  return [reply](caf::error& err) {
+    reply(actor_error_response(err));
+  };
 }
 
 template <class T>
@@ -71,8 +73,10 @@ admin_handler index_route(env_ptr env) {
   return [env](request_context&, const admin_caller& who, responder reply) {
     auto routes = nlohmann::json::array();
     for (const auto& r : env->catalogue())
-      routes.push_back(
-          {{"method", r.method}, {"path", r.pattern}, {"access", access_name(r.access)}, {"summary", r.summary}});
+      routes.push_back({{"method", r.method},
+                        {"path", r.pattern},
+                        {"access", access_name(r.access)},
+                        {"summary", r.summary}});
     nlohmann::json caller = {{"user", who.user}};
     caller["break_glass_session_id"] =
         who.break_glass_session ? nlohmann::json(who.break_glass_session) : nlohmann::json(nullptr);
@@ -124,7 +128,8 @@ admin_handler end_route(env_ptr env) {
   return [env](request_context& ctx, const admin_caller& who, responder reply) {
     auto id = parse_id(param(ctx.params, "id"));
     if (!id)
-      return reply(error_response(bhttp::status::not_found, "not_found", "no break-glass session with that id"));
+      return reply(
+          error_response(bhttp::status::not_found, "not_found", "no break-glass session with that id"));
     persistence::break_glass_end req;
     auto call = call_for(env, ctx);
     req.origin = call.origin(who);
@@ -173,7 +178,8 @@ void install_admin_own_routes(admin_surface& surface, route_table& routes, const
                               std::function<std::vector<admin_route_info>()> catalogue) {
   auto env = std::make_shared<own_env>(own_env{cfg, std::move(catalogue)});
   using m = method_kind;
-  surface.add(routes, m::get, "/v1/admin", admin_access::read, "This list of admin routes.", index_route(env));
+  surface.add(routes, m::get, "/v1/admin", admin_access::read, "This list of admin routes.",
+              index_route(env));
   surface.add(routes, m::post, "/v1/admin/break-glass/start", admin_access::break_glass,
               "Start a break-glass session: {\"reason\", \"ttl_minutes\"}; returns its token once.",
               start_route(env));

@@ -61,8 +61,7 @@ struct admin_surface::impl : std::enable_shared_from_this<admin_surface::impl> {
     admin_handler handler;
   };
 
-  explicit impl(admin_config c) :
-      cfg(std::move(c)), throttle(cfg.max_auth_failures, cfg.lockout) {
+  explicit impl(admin_config c) : cfg(std::move(c)), throttle(cfg.max_auth_failures, cfg.lockout) {
     if (!cfg.username.empty() && !cfg.password.empty())
       credentials.emplace(cfg.username, cfg.password);
   }
@@ -107,10 +106,11 @@ void admin_surface::impl::gate(const std::shared_ptr<const route_entry>& r, requ
     return call.finish(reply, std::move(res), "throttled");
   }
   if (!credentials)
-    return call.finish(reply,
-                       error_response(bhttp::status::forbidden, "admin_disabled",
-                                      "the admin API is off: set ADMIN_BASIC_USERNAME and ADMIN_BASIC_PASSWORD"),
-                       "forbidden");
+    return call.finish(
+        reply,
+        error_response(bhttp::status::forbidden, "admin_disabled",
+                       "the admin API is off: set ADMIN_BASIC_USERNAME and ADMIN_BASIC_PASSWORD"),
+        "forbidden");
   auto authorization = header(ctx.req, "Authorization");
   auto token = header(ctx.req, "X-Break-Glass-Token");
   if (!authorization.empty()) {
@@ -194,7 +194,10 @@ void admin_surface::impl::with_token(const std::shared_ptr<const route_entry>& r
         auto m = map_error(err);
         if (m.status == bhttp::status::forbidden)
           log(spdlog::level::warn, "break_glass_refused", m.message,
-              {{"code", m.code}, {"route", call.route}, {"client", call.client}, {"request_id", call.request_id}});
+              {{"code", m.code},
+               {"route", call.route},
+               {"client", call.client},
+               {"request_id", call.request_id}});
         call.finish(reply, to_response(m), m.status == bhttp::status::forbidden ? "forbidden" : "error");
       });
 }

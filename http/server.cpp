@@ -295,7 +295,7 @@ private:
       case route_table::outcome::found:
         break;
     }
-    request_context ctx{req_,          path_,       query_,         route_->tmpl.pattern(),
+    request_context ctx{req_,          path_,       query_,          route_->tmpl.pattern(),
                         match_.params, request_id_, *worker_.actors, peer_address_};
     try {
       (*match_.handler)(ctx, responder{shared_from_this(), seq_});

@@ -107,10 +107,11 @@ void prepare(pqxx::connection_base& conn) {
 
 nlohmann::json start(pqxx::transaction_base& tx, const break_glass_start& req) {
   auto token = "bg_" + random_token(32);
-  auto row = tx.exec_params1(insert_session_sql, sha256_hex(token), req.reason, req.origin.user,
-                             req.ttl_minutes);
+  auto row =
+      tx.exec_params1(insert_session_sql, sha256_hex(token), req.reason, req.origin.user, req.ttl_minutes);
   auto out = session_json(row);
-  audit::insert(tx, session_event(req.origin, "break_glass.start", out["id"].get<int64_t>(), req.reason, 201));
+  audit::insert(tx,
+                session_event(req.origin, "break_glass.start", out["id"].get<int64_t>(), req.reason, 201));
   out["token"] = std::move(token);
   out["ttl_minutes"] = req.ttl_minutes;
   out["ttl_capped"] = req.capped;
@@ -170,8 +171,8 @@ void prepare(pqxx::connection_base& conn) {
 }
 
 void insert(pqxx::transaction_base& tx, const admin_audit_entry& e) {
-  tx.exec_prepared("admin_audit_insert", e.origin.user, e.action, e.target, e.reason, e.break_glass_session_id,
-                   e.status, e.outcome, e.origin.request_id, e.origin.client);
+  tx.exec_prepared("admin_audit_insert", e.origin.user, e.action, e.target, e.reason,
+                   e.break_glass_session_id, e.status, e.outcome, e.origin.request_id, e.origin.client);
 }
 
 nlohmann::json list(pqxx::transaction_base& tx, const audit_query& q) {

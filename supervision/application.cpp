@@ -102,9 +102,13 @@ http::admin_config admin_config(const config::settings& s, const tree& actors,
   c.break_glass_max_ttl_minutes = s.break_glass_max_ttl_minutes;
   c.max_auth_failures = s.admin_auth_max_failures;
   c.lockout = s.admin_auth_lockout;
-  c.pool = [&actors] { return actors.db_pool(); };
+  c.pool = [&actors] {
+    return actors.db_pool();
+  };
   c.request_timeout = s.api_request_timeout;
-  c.refresh_gauges = [&actors] { actors.refresh_db_gauges(); };
+  c.refresh_gauges = [&actors] {
+    actors.refresh_db_gauges();
+  };
   c.metrics = &metrics.admin();
   return c;
 }

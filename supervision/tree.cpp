@@ -128,7 +128,9 @@ child_spec gauges_child(telemetry::metrics_registry& metrics) {
   };
   c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
     auto& sys = parent->system();
-    cfg.pool = [&sys] { return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name)); };
+    cfg.pool = [&sys] {
+      return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
+    };
     return publish(parent, db_gauges_name, parent->spawn(db_gauges, cfg, ctx));
   };
   return c;
@@ -179,7 +181,8 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   // de-routing this instance cannot fix those, so they only show in detail.
   root.children = {
       supervisor_child(
-          subtree(opts, "root/db", true, {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics)})),
+          subtree(opts, "root/db", true,
+                  {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics)})),
       supervisor_child(
           subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
       supervisor_child(subtree(opts, "root/jobs", true, {})),

@@ -222,13 +222,15 @@ CAF_TEST(production refuses unset or weak admin credentials) {
   CAF_REQUIRE_EQUAL(r.errors.size(), 1u);
   CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_USERNAME"));
   CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
-  r = parse({{"APP_ENV", "production"}, {"ADMIN_BASIC_USERNAME", "oncall"},
+  r = parse({{"APP_ENV", "production"},
+             {"ADMIN_BASIC_USERNAME", "oncall"},
              {"ADMIN_BASIC_PASSWORD", "fifteen-chars!!"}});
   CAF_REQUIRE(!r.value);
   CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
   CAF_CHECK(mentions(r.errors.front(), "16"));
   CAF_CHECK(!mentions(r.errors.front(), "fifteen-chars!!")); // never echoed
-  r = parse({{"APP_ENV", "production"}, {"ADMIN_BASIC_USERNAME", "oncall"},
+  r = parse({{"APP_ENV", "production"},
+             {"ADMIN_BASIC_USERNAME", "oncall"},
              {"ADMIN_BASIC_PASSWORD", "sixteen-chars!!!"}});
   CAF_CHECK(r.value);
   // One without the other is an error everywhere.

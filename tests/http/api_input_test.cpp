@@ -109,8 +109,10 @@ CAF_TEST(break glass requests need a reason and a positive ttl) {
   CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":")" + std::string(501, 'r') + "\"}").errors,
                       "reason"));
   CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":0})").errors, "ttl_minutes"));
-  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":1.5})").errors, "ttl_minutes"));
-  CAF_CHECK(has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":"60"})").errors, "ttl_minutes"));
+  CAF_CHECK(
+      has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":1.5})").errors, "ttl_minutes"));
+  CAF_CHECK(
+      has_error(parse_break_glass_request(R"({"reason":"x","ttl_minutes":"60"})").errors, "ttl_minutes"));
   CAF_CHECK(!parse_break_glass_request("[1]").malformed.empty());
 }
 
