@@ -45,7 +45,16 @@ int main(int argc, char** argv) {
   int code = 1;
   switch (call.cmd) {
     case config::command::serve:
-      code = supervision::serve(settings, CLEAN_SERVICE_VERSION);
+      code = supervision::serve(settings, CLEAN_SERVICE_VERSION,
+                                call.no_jobs ? supervision::serve_mode::http_only : supervision::serve_mode::all);
+      break;
+    case config::command::jobs_runner:
+      code = supervision::serve(settings, CLEAN_SERVICE_VERSION, supervision::serve_mode::jobs_only);
+      break;
+    case config::command::jobs_run:
+    case config::command::jobs_list:
+    case config::command::jobs_status:
+      code = supervision::run_jobs_command(settings, call);
       break;
     case config::command::migrate:
     case config::command::migrate_status:

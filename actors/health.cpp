@@ -19,6 +19,10 @@ readiness_report make_report(self_ptr self) {
   readiness_report r;
   r.shutting_down = st.shutting_down || (st.config.draining && st.config.draining->load());
   r.migrations_head = st.config.migrations_head;
+  if (st.config.jobs)
+    r.jobs = st.config.jobs->readiness();
+  else
+    r.jobs.detail = "not checked: this process does not run jobs (serve --no-jobs)";
   if (st.last) {
     r.database = *st.last;
     r.database_age_ms =

@@ -40,6 +40,8 @@ struct health_config {
   /// Set by the application when shutdown begins. Shared rather than sent,
   /// so an instance restarted during the drain still reports it.
   std::shared_ptr<const std::atomic<bool>> draining;
+  /// The jobs runner of this process (null: jobs run elsewhere, --no-jobs).
+  std::shared_ptr<const jobs_health> jobs;
 };
 
 struct health_state {

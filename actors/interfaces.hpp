@@ -3,7 +3,9 @@
 // The service's message vocabulary: atoms, message types and typed actor
 // interfaces, in one place so every actor speaks the same language.
 
+#include "actors/jobs_health.hpp"
 #include "actors/supervised.hpp"
+#include "persistence/job_state.hpp"
 #include "persistence/records.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -50,12 +52,13 @@ struct readiness_report {
   /// Age of the database result in milliseconds (0 = measured for this call).
   int64_t database_age_ms = 0;
   int64_t migrations_head = 0;
+  jobs_readiness jobs;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, readiness_report& x) {
   return f(caf::meta::type_name("readiness_report"), x.shutting_down, x.database, x.database_age_ms,
-           x.migrations_head);
+           x.migrations_head, x.jobs);
 }
 
 /// Runs blocking database probes on its own thread (spawned `detached`).
@@ -89,6 +92,11 @@ using bg_use_atom = caf::atom_constant<caf::atom("bg_use")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using audit_list_atom = caf::atom_constant<caf::atom("audit_list")>;
 using gauges_atom = caf::atom_constant<caf::atom("gauges")>;
+
+// Jobs (handled by `jobs_store`).
+using runner_beat_atom = caf::atom_constant<caf::atom("run_beat")>;
+using jobs_status_atom = caf::atom_constant<caf::atom("jobs_stat")>;
+using jobs_control_atom = caf::atom_constant<caf::atom("jobs_ctl")>;
 
 /// Work for the database pool: `payload` is run by a pooled connection's
 /// handlers (e.g. `(get_atom, resource, id)`), whose answer comes back to
@@ -129,6 +137,12 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (audit_atom, admin_audit_entry)      -> bool
 ///   (audit_list_atom, audit_query)       -> api_result
 ///   (gauges_atom)                        -> db_gauge_sample
+///
+/// Jobs payloads (handled by `jobs_store`):
+///   (runner_beat_atom, instance, host, int32_t pid, int64_t started_at_micros) -> bool
+///   (jobs_status_atom, std::vector<job_info>, int64_t ttl_seconds) -> api_result
+///   (jobs_control_atom, std::string name, std::string action)      -> api_result
+///     action: run | pause | resume; unknown job: not_found; run while paused: conflict
 using db_pool_actor = caf::actor;
 
 } // namespace clean
@@ -149,3 +163,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::break_glass_end)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::admin_audit_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::audit_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::db_gauge_sample)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::job_store::job_info>)

@@ -49,6 +49,47 @@ invocation parse_api_keys(const std::vector<std::string>& args) {
   return {command::usage_error, "unknown api-keys subcommand '" + sub + "'"};
 }
 
+invocation parse_jobs(const std::vector<std::string>& args) {
+  if (args.size() < 2)
+    return {command::usage_error, "jobs needs a subcommand: run, list or status"};
+  const auto& sub = args[1];
+  if (sub == "list") {
+    if (args.size() > 2)
+      return {command::usage_error, "unexpected argument '" + args[2] + "'"};
+    return {command::jobs_list, {}};
+  }
+  if (sub == "status") {
+    invocation inv{command::jobs_status, {}};
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] == "--json")
+        inv.json = true;
+      else
+        return {command::usage_error, "unexpected argument '" + args[i] + "'"};
+    }
+    return inv;
+  }
+  if (sub == "run") {
+    invocation inv{command::jobs_run, {}};
+    bool once = false;
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] == "--job" && i + 1 < args.size())
+        inv.name = args[++i];
+      else if (args[i].starts_with("--job="))
+        inv.name = args[i].substr(6);
+      else if (args[i] == "--once")
+        once = true;
+      else
+        return {command::usage_error, "unexpected argument '" + args[i] + "'"};
+    }
+    if (inv.name.empty())
+      return {command::usage_error, "jobs run needs --job NAME (see jobs list)"};
+    if (!once)
+      return {command::usage_error, "jobs run runs one iteration: add --once (the schedule runs under serve)"};
+    return inv;
+  }
+  return {command::usage_error, "unknown jobs subcommand '" + sub + "'"};
+}
+
 } // namespace
 
 invocation parse_command_line(const std::vector<std::string>& args) {
@@ -64,8 +105,18 @@ invocation parse_command_line(const std::vector<std::string>& args) {
     return only(command::help);
   if (first == "--version" || first == "-V" || first == "version")
     return only(command::version);
-  if (first == "serve")
+  if (first == "serve") {
+    if (args.size() == 2 && args[1] == "--no-jobs") {
+      invocation inv{command::serve, {}};
+      inv.no_jobs = true;
+      return inv;
+    }
     return only(command::serve);
+  }
+  if (first == "jobs-runner")
+    return only(command::jobs_runner);
+  if (first == "jobs")
+    return parse_jobs(args);
   if (first == "migrate") {
     if (args.size() == 1)
       return {command::migrate, {}};
@@ -84,7 +135,15 @@ std::string usage_text() {
   std::string out = R"(Usage: clean-service <command>
 
 Commands:
-  serve              run the HTTP service (SIGTERM/SIGINT stop it gracefully)
+  serve              run the HTTP service and the jobs runner (SIGTERM/SIGINT stop it gracefully)
+  serve --no-jobs    run the HTTP service only (jobs run in a separate jobs-runner process)
+  jobs-runner        run the jobs only, with /healthz, /readyz and /metrics on HOST:PORT
+  jobs run --job NAME --once
+                     run one iteration of a job now, print a summary; exit 0, 1 on failure,
+                     2 for an unknown job
+  jobs list          list the jobs with their schedules
+  jobs status [--json]
+                     per-job state from the database (last success, failures, last error, ...)
   migrate            apply pending database migrations, then exit
   migrate --status   print applied and pending migrations; exit 1 if not at head
   api-keys create --name NAME

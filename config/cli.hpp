@@ -13,6 +13,10 @@ enum class command {
   api_keys_create,
   api_keys_list,
   api_keys_revoke,
+  jobs_runner,
+  jobs_run,
+  jobs_list,
+  jobs_status,
   help,
   version,
   usage_error
@@ -23,9 +27,13 @@ struct invocation {
   invocation(command c = command::help, std::string err = {}) : cmd(c), error(std::move(err)) {}
   command cmd = command::help;
   std::string error;
-  /// api-keys create: the key's name; api-keys revoke: its id.
+  /// api-keys create: the key's name; jobs run: the job; api-keys revoke: its id.
   std::string name;
   int64_t id = 0;
+  /// serve --no-jobs: HTTP only, the jobs run in another process.
+  bool no_jobs = false;
+  /// jobs status --json
+  bool json = false;
 };
 
 /// Parses `clean-service <subcommand> [flags]`. Pure, so it is unit-tested.

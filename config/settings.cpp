@@ -1,8 +1,11 @@
 #include "config/settings.hpp"
 
+#include "config/schedule.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -142,6 +145,63 @@ void read_metrics_tokens(reader& r, settings& s) {
   s.metrics_tokens = std::move(tokens);
 }
 
+/// "booking-reminders" -> "BOOKING_REMINDERS".
+std::string env_name(const std::string& job) {
+  std::string out;
+  for (char c : job)
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+/// Hours or minutes given as a (fractional) number, stored in ms.
+void scaled(reader& r, const char* name, std::chrono::milliseconds& out, double unit_seconds, double lo,
+            double hi) {
+  std::chrono::milliseconds as_seconds{static_cast<long long>(out.count() / unit_seconds)};
+  r.seconds(name, as_seconds, lo, hi);
+  out = std::chrono::milliseconds{static_cast<long long>(std::llround(as_seconds.count() * unit_seconds))};
+}
+
+void read_jobs(reader& r, jobs_settings& j) {
+  j.jobs = job_catalogue();
+  for (auto& job : j.jobs) {
+    auto base = "JOB_" + env_name(job.name);
+    auto schedule_var = base + "_SCHEDULE";
+    if (auto v = r.raw(schedule_var.c_str())) {
+      std::string error;
+      if (schedule::parse(*v, error))
+        job.schedule = *v;
+      else
+        r.fail(schedule_var.c_str(), *v, error);
+    }
+    auto missed_var = base + "_MISSED";
+    r.choice(missed_var.c_str(), job.missed,
+             {{"catch_up", missed_policy::catch_up}, {"skip", missed_policy::skip}});
+  }
+  r.whole_seconds("JOB_HEARTBEAT_TTL_SECONDS", j.heartbeat_ttl, 1, 86400);
+  r.seconds("JOB_POLL_SECONDS", j.poll_interval, 0.05, 300);
+  r.integer("JOB_OVERDUE_FACTOR", j.overdue_factor, 1, 1000);
+  r.whole_seconds("JOB_LEASE_SECONDS", j.lease, 1, 86400);
+  scaled(r, "BOOKING_REMINDER_LEAD_HOURS", j.booking_reminder_lead, 3600, 0.001, 24 * 60);
+  scaled(r, "INVOICE_REMINDER_INTERVAL_HOURS", j.invoice_reminder_interval, 3600, 0.0001, 24 * 365);
+  scaled(r, "NPS_SEND_DELAY_MINUTES", j.nps_send_delay, 60, 0, 60 * 24 * 30);
+  r.integer("EMAIL_MAX_ATTEMPTS", j.email_max_attempts, 1, 100);
+  r.integer("EXPORT_MAX_ATTEMPTS", j.export_max_attempts, 1, 100);
+  if (auto v = r.raw("STORAGE_DIR"))
+    j.storage_dir = *v;
+  r.integer("EXPORT_RETENTION_DAYS", j.export_retention_days, 1, 3650);
+  r.integer("BACKUP_RETENTION_DAYS", j.backup_retention_days, 1, 3650);
+  r.integer("OUTBOX_RETENTION_DAYS", j.outbox_retention_days, 1, 3650);
+  if (auto v = r.raw("EMAIL_FILE_DIR"))
+    j.email_file_dir = *v;
+  if (auto v = r.raw("EMAIL_FROM"))
+    j.email_from = *v;
+  if (auto v = r.raw("PG_DUMP_PATH"))
+    j.pg_dump = *v;
+  if (auto v = r.raw("PG_RESTORE_PATH"))
+    j.pg_restore = *v;
+  r.whole_seconds("BACKUP_TIMEOUT_SECONDS", j.backup_timeout, 1, 86400);
+}
+
 /// Shortest admin password accepted in production.
 constexpr size_t min_admin_password = 16;
 
@@ -231,6 +291,13 @@ parse_result parse_settings(const environment& env) {
   r.seconds("READYZ_DB_TIMEOUT_SECONDS", s.readyz_db_timeout, 0.05, 5);
 
   read_admin(r, s);
+  read_jobs(r, s.jobs);
+  if (auto v = r.raw("PUBLIC_BASE_URL")) {
+    if (v->starts_with("http://") || v->starts_with("https://"))
+      s.public_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
+    else
+      r.fail("PUBLIC_BASE_URL", *v, "an http:// or https:// URL");
+  }
   r.boolean("FAULT_INJECTION", s.fault_injection);
   if (s.fault_injection && s.production())
     r.fail("FAULT_INJECTION", "1",
@@ -257,6 +324,19 @@ environment process_environment() {
       env.emplace(std::string{entry.substr(0, eq)}, std::string{entry.substr(eq + 1)});
   }
   return env;
+}
+
+const std::vector<job_config>& job_catalogue() {
+  static const std::vector<job_config> jobs{
+      {"booking-reminders", "every 5m", missed_policy::catch_up},
+      {"invoice-reminders", "every 1h", missed_policy::catch_up},
+      {"nps-send", "every 5m", missed_policy::catch_up},
+      {"email-dlq", "every 1m", missed_policy::skip},
+      {"outbox-dispatch", "every 5s", missed_policy::skip},
+      {"storage-janitor", "every 1h", missed_policy::skip},
+      {"backup", "0 3 * * *", missed_policy::catch_up},
+  };
+  return jobs;
 }
 
 const std::vector<variable_doc>& documented_variables() {
@@ -296,6 +376,28 @@ const std::vector<variable_doc>& documented_variables() {
       {"ADMIN_AUTH_MAX_FAILURES", "10", "failed admin logins from one address before it gets 429"},
       {"ADMIN_AUTH_LOCKOUT_SECONDS", "300",
        "how long such an address is locked out (and failures remembered)"},
+      {"PUBLIC_BASE_URL", "http://127.0.0.1:8080", "base of links in emails (the NPS survey link)"},
+      {"JOB_<NAME>_SCHEDULE", "(per job)",
+       "interval (30s, 5m, 1h, 1d) or cron (UTC), e.g. JOB_BACKUP_SCHEDULE=\"0 3 * * *\""},
+      {"JOB_<NAME>_MISSED", "(per job)", "after downtime: catch_up (run once) or skip (wait for the next slot)"},
+      {"JOB_HEARTBEAT_TTL_SECONDS", "300", "a runner or job heartbeat older than this is stale (/readyz 503)"},
+      {"JOB_POLL_SECONDS", "5", "how often each job checks its slot, pause flag and run requests"},
+      {"JOB_OVERDUE_FACTOR", "3", "a job with no success for this many periods is overdue"},
+      {"JOB_LEASE_SECONDS", "300", "a claimed outbox event is retried after this if its worker died"},
+      {"BOOKING_REMINDER_LEAD_HOURS", "24", "booking reminders go out this long before the booking"},
+      {"INVOICE_REMINDER_INTERVAL_HOURS", "72", "an overdue invoice is reminded at most once per this"},
+      {"NPS_SEND_DELAY_MINUTES", "120", "the NPS survey goes out this long after completion"},
+      {"EMAIL_MAX_ATTEMPTS", "8", "email deliveries before an event is dead"},
+      {"EXPORT_MAX_ATTEMPTS", "5", "export attempts before an event is dead"},
+      {"STORAGE_DIR", "var/storage", "exports/ and backups/ live here"},
+      {"EXPORT_RETENTION_DAYS", "30", "export files older than this are deleted"},
+      {"BACKUP_RETENTION_DAYS", "14", "backup files older than this are deleted"},
+      {"OUTBOX_RETENTION_DAYS", "30", "delivered outbox rows older than this are deleted"},
+      {"EMAIL_FILE_DIR", "var/mail", "where the file email adapter writes .eml files"},
+      {"EMAIL_FROM", "clean-service <no-reply@localhost>", "From: of outgoing email"},
+      {"PG_DUMP_PATH", "pg_dump", "pg_dump used by the backup job"},
+      {"PG_RESTORE_PATH", "pg_restore", "pg_restore used to verify backups"},
+      {"BACKUP_TIMEOUT_SECONDS", "1800", "a backup taking longer is killed and counted as failed"},
       {"FAULT_INJECTION", "false",
        "enable crash/hang drills on /v1/admin/supervisor (refused in production)"},
       {"SUPERVISOR_BACKOFF_MIN_SECONDS", "0.1",

@@ -10,6 +10,44 @@
 namespace clean::config {
 
 enum class app_env { development, production };
+
+/// What a job does about slots missed while no runner was up.
+enum class missed_policy { catch_up, skip };
+
+struct job_config {
+  std::string name;     // e.g. "booking-reminders"
+  std::string schedule; // validated by config::schedule
+  missed_policy missed = missed_policy::catch_up;
+};
+
+/// The jobs runner and what its jobs need.
+struct jobs_settings {
+  /// Every job, in catalogue order (see job_catalogue()).
+  std::vector<job_config> jobs;
+  std::chrono::seconds heartbeat_ttl{300};
+  std::chrono::milliseconds poll_interval{5000};
+  /// Overdue: no success within this many periods.
+  int overdue_factor = 3;
+  /// A claimed outbox event whose worker died is due again after this.
+  std::chrono::seconds lease{300};
+  std::chrono::milliseconds booking_reminder_lead{24 * 3600 * 1000LL};
+  std::chrono::milliseconds invoice_reminder_interval{72 * 3600 * 1000LL};
+  std::chrono::milliseconds nps_send_delay{2 * 3600 * 1000LL};
+  int email_max_attempts = 8;
+  int export_max_attempts = 5;
+  std::string storage_dir = "var/storage";
+  int export_retention_days = 30;
+  int backup_retention_days = 14;
+  int outbox_retention_days = 30;
+  std::string email_file_dir = "var/mail";
+  std::string email_from = "clean-service <no-reply@localhost>";
+  std::string pg_dump = "pg_dump";
+  std::string pg_restore = "pg_restore";
+  std::chrono::seconds backup_timeout{1800};
+};
+
+/// The jobs there are, with their default schedule and missed-run policy.
+const std::vector<job_config>& job_catalogue();
 enum class log_format { json, text };
 
 /// Everything the service reads from its environment, parsed and validated once
@@ -64,6 +102,10 @@ struct settings {
   /// `admin_auth_lockout`; failures older than that are forgotten.
   int admin_auth_max_failures = 10;
   std::chrono::seconds admin_auth_lockout{300};
+
+  jobs_settings jobs;
+  /// Base of links the service sends out (the NPS survey link).
+  std::string public_base_url = "http://127.0.0.1:8080";
 
   /// Drills: POST /v1/admin/supervisor/{path}/crash|hang. Never in production.
   bool fault_injection = false;

@@ -108,8 +108,7 @@ std::vector<check_result> readiness_checks(const readiness_report& r,
     out.push_back(sup);
   }
 
-  // Honest placeholder until the job runner exists: it checks nothing.
-  out.push_back({"jobs", true, false, "not checked: this build has no job runner yet"});
+  out.push_back({"jobs", !r.jobs.checked || r.jobs.ok, false, r.jobs.detail});
 
   for (auto& c : out)
     c.excluded = contains(excluded, c.name);
@@ -151,8 +150,17 @@ std::string readiness_json(const readiness_report& r, const std::vector<check_re
   body["migrations"] = std::move(migrations);
 
   auto jobs = base(find("jobs"));
-  jobs["checked"] = false;
-  jobs["detail"] = find("jobs").detail;
+  jobs["checked"] = r.jobs.checked;
+  jobs["detail"] = r.jobs.detail;
+  if (r.jobs.checked) {
+    jobs["runner_heartbeat_age_seconds"] =
+        r.jobs.runner_age_seconds < 0 ? nlohmann::ordered_json(nullptr)
+                                      : nlohmann::ordered_json(std::round(r.jobs.runner_age_seconds * 10) / 10);
+    jobs["heartbeat_ttl_seconds"] = r.jobs.ttl_seconds;
+    jobs["stale"] = r.jobs.stale;
+    jobs["failing"] = r.jobs.failing;
+    jobs["overdue"] = r.jobs.overdue;
+  }
   body["jobs"] = std::move(jobs);
 
   if (supervisor != nullptr) {

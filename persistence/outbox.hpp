@@ -26,3 +26,38 @@ public:
 };
 
 } // namespace clean::persistence
+
+#include <cstdint>
+#include <vector>
+
+namespace clean::persistence {
+
+/// A due event claimed for delivery. While claimed, its next attempt is
+/// pushed out by the lease, so a worker that dies mid-delivery leaves it
+/// claimable again once the lease passes.
+struct claimed_event {
+  int64_t id = 0;
+  std::string kind;
+  std::string dedupe_key;
+  std::string payload; // JSON
+  int attempts = 0;    // including this one
+};
+
+struct outbox_selector {
+  std::vector<std::string> statuses; // pending, retry
+  std::vector<std::string> kinds;    // email, export, ...
+  int limit = 50;
+  int64_t lease_seconds = 300;
+};
+
+namespace outbox_delivery {
+/// Claims up to `limit` due events (FOR UPDATE SKIP LOCKED) and commits.
+std::vector<claimed_event> claim(pqxx::connection_base& conn, const outbox_selector& sel);
+void delivered(pqxx::connection_base& conn, int64_t id);
+void retry(pqxx::connection_base& conn, int64_t id, int64_t delay_seconds, const std::string& error);
+void dead(pqxx::connection_base& conn, int64_t id, const std::string& error);
+/// Retry events of `kinds` at or past `max_attempts` are moved to dead.
+int64_t bury_exhausted(pqxx::connection_base& conn, const std::string& kind, int max_attempts);
+} // namespace outbox_delivery
+
+} // namespace clean::persistence

@@ -3,6 +3,8 @@
 #include "config/settings.hpp"
 #include "http/admin_routes.hpp"
 #include "http/admin_surface.hpp"
+#include "http/jobs_routes.hpp"
+#include "config/schedule.hpp"
 #include "http/api_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
@@ -113,6 +115,22 @@ http::admin_config admin_config(const config::settings& s, const tree& actors,
   return c;
 }
 
+http::jobs_routes_config jobs_routes_config(const config::settings& s, const tree& actors) {
+  http::jobs_routes_config c;
+  for (const auto& job : s.jobs.jobs) {
+    std::string error;
+    auto sched = config::schedule::parse(job.schedule, error);
+    auto period = sched ? sched->period() : 0;
+    auto overdue = period > 0 && period < INT64_MAX / 1000 ? period * s.jobs.overdue_factor : 0;
+    c.jobs.push_back({job.name, job.schedule, period, overdue});
+  }
+  c.heartbeat_ttl_seconds = s.jobs.heartbeat_ttl.count();
+  c.pool = [&actors] { return actors.db_pool(); };
+  c.request_timeout = s.api_request_timeout;
+  c.poke = [&actors](const std::string& name) { actors.poke_job(name); };
+  return c;
+}
+
 /// Last resort: if actors refuse to stop (a thread stuck in a blocking call
 /// to a hung database), do not hang the deployment forever.
 void arm_exit_watchdog(std::chrono::milliseconds grace) {
@@ -132,7 +150,7 @@ void block_shutdown_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int serve(const config::settings& settings, const char* version) {
+int serve(const config::settings& settings, const char* version, serve_mode mode) {
   if (settings.database_url.empty()) {
     log(spdlog::level::err, "config_invalid", "DATABASE_URL is not set; serve needs a PostgreSQL database");
     return 2;
@@ -143,7 +161,7 @@ int serve(const config::settings& settings, const char* version) {
   {
     caf::actor_system_config cfg = actor_config(settings);
     caf::actor_system system{cfg};
-    tree actors{system, settings, metrics};
+    tree actors{system, settings, metrics, mode != serve_mode::http_only};
     // The root giving up means nothing is supervised any more: stop the
     // process (non-zero) instead of answering /healthz with nothing behind it.
     actors.on_root_failure([](const std::string& reason) {
@@ -164,20 +182,24 @@ int serve(const config::settings& settings, const char* version) {
     ops_cfg.migrations_head = persistence::head_version();
     http::ops_routes ops{ops_cfg, [&actors] { return actors.health(); }, metrics};
     ops.install(routes);
+    // The jobs-runner process serves only the operational endpoints.
     http::admin_surface admin{admin_config(settings, actors, metrics)};
-    admin.install(routes);
-    http::install_supervisor_routes(admin, routes, {settings.fault_injection, actors.root()});
-    if (!settings.admin_enabled())
-      log(spdlog::level::warn, "admin_disabled",
-          "ADMIN_BASIC_USERNAME/ADMIN_BASIC_PASSWORD are unset: every /v1/admin route answers 403");
-    http::api_config api_cfg;
-    api_cfg.pool = [&actors] {
-      return actors.db_pool();
-    };
-    api_cfg.request_timeout = settings.api_request_timeout;
-    api_cfg.key_cache_ttl = settings.api_key_cache_ttl;
-    api_cfg.metrics = &metrics.api();
-    http::install_api_routes(routes, std::move(api_cfg));
+    if (mode != serve_mode::jobs_only) {
+      admin.install(routes);
+      http::install_supervisor_routes(admin, routes, {settings.fault_injection, actors.root()});
+      http::install_jobs_routes(admin, routes, jobs_routes_config(settings, actors));
+      if (!settings.admin_enabled())
+        log(spdlog::level::warn, "admin_disabled",
+            "ADMIN_BASIC_USERNAME/ADMIN_BASIC_PASSWORD are unset: every /v1/admin route answers 403");
+      http::api_config api_cfg;
+      api_cfg.pool = [&actors] {
+        return actors.db_pool();
+      };
+      api_cfg.request_timeout = settings.api_request_timeout;
+      api_cfg.key_cache_ttl = settings.api_key_cache_ttl;
+      api_cfg.metrics = &metrics.api();
+      http::install_api_routes(routes, std::move(api_cfg));
+    }
 
     http::server server{server_config(settings), routes, metrics.http(), system};
     uint16_t port = 0;
@@ -193,6 +215,7 @@ int serve(const config::settings& settings, const char* version) {
         {{"host", settings.host},
          {"port", static_cast<int64_t>(port)},
          {"env", settings.production() ? "production" : "development"},
+         {"mode", mode == serve_mode::all ? "all" : mode == serve_mode::http_only ? "http" : "jobs"},
          {"database", persistence::redact(settings.database_url)},
          {"version", version}});
 

@@ -15,10 +15,17 @@ void block_shutdown_signals();
 /// `clean-service serve`: runs until SIGTERM/SIGINT, then shuts down in the
 /// order a load balancer needs (unready, drain delay, stop accepting, finish
 /// in-flight requests, stop actors). Returns the process exit code.
-int serve(const config::settings& settings, const char* version);
+/// What a `serve` process runs: everything, HTTP only (`serve --no-jobs`),
+/// or the jobs only with the operational endpoints (`jobs-runner`).
+enum class serve_mode { all, http_only, jobs_only };
+
+int serve(const config::settings& settings, const char* version, serve_mode mode = serve_mode::all);
 
 /// `clean-service migrate [--status]`. Returns the process exit code.
 int migrate(const config::settings& settings, bool status_only);
+
+/// `clean-service jobs run --job NAME --once | list | status`. Returns the exit code.
+int run_jobs_command(const config::settings& settings, const config::invocation& call);
 
 /// `clean-service api-keys create|list|revoke`. Returns the exit code.
 int manage_api_keys(const config::settings& settings, const config::invocation& call);

@@ -233,7 +233,8 @@ bool start_child(supervisor_pointer self, size_t i, std::string& error) {
   auto& c = self->state.children[i];
   supervised_context ctx;
   ctx.supervisor = caf::actor_cast<caf::actor>(self);
-  ctx.heartbeat_interval = c.spec.heartbeat_ttl / 3;
+  ctx.heartbeat_interval =
+      c.spec.heartbeat_interval.count() > 0 ? c.spec.heartbeat_interval : c.spec.heartbeat_ttl / 3;
   ctx.stats = c.stats;
   c.stats->hung = false;
   c.stats->mailbox = 0; // a new instance starts with an empty mailbox

@@ -69,6 +69,8 @@ struct child_spec {
   /// A child silent for longer than this is treated as hung: killed and
   /// restarted like a crash. 0 = the child does not heartbeat.
   milliseconds heartbeat_ttl{0};
+  /// How often the child beats (0 = a third of the TTL).
+  milliseconds heartbeat_interval{0};
   /// Requests waiting in its mailbox beyond this are refused (0 = unbounded).
   size_t mailbox_limit = 0;
   /// Set for children that are supervisors themselves (see supervisor_child).

@@ -7,6 +7,9 @@
 #include "actors/db_pool.hpp"
 #include "actors/db_probe.hpp"
 #include "actors/health.hpp"
+#include "actors/job.hpp"
+#include "actors/jobs_runner.hpp"
+#include "actors/jobs_store.hpp"
 #include "config/settings.hpp"
 #include "persistence/migrations.hpp"
 #include "supervision/actor_metrics.hpp"
@@ -19,9 +22,32 @@
 #include <caf/send.hpp>
 #include <prometheus/gauge.h>
 
+#include <map>
+#include <mutex>
 #include <thread>
+#include <unistd.h>
 
 namespace clean::supervision {
+
+/// The job actors by name (each restart registers the new instance), and
+/// the readiness snapshot they feed.
+struct job_directory {
+  std::shared_ptr<jobs_health> health;
+
+  void set(const std::string& name, caf::actor h) {
+    std::lock_guard<std::mutex> guard{mutex};
+    actors[name] = std::move(h);
+  }
+  caf::actor get(const std::string& name) {
+    std::lock_guard<std::mutex> guard{mutex};
+    auto it = actors.find(name);
+    return it == actors.end() ? caf::actor{} : it->second;
+  }
+
+private:
+  std::mutex mutex;
+  std::map<std::string, caf::actor> actors;
+};
 
 namespace {
 
@@ -98,7 +124,10 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
   };
   conn.handlers = [](pqxx::connection_base& c) {
     // One behavior for every payload a pooled connection understands.
-    return caf::behavior{api_store(c).as_behavior_impl()->or_else(admin_store(c).as_behavior_impl())};
+    return caf::behavior{api_store(c)
+                             .as_behavior_impl()
+                             ->or_else(admin_store(c).as_behavior_impl())
+                             ->or_else(jobs_store(c).as_behavior_impl())};
   };
   conn.metrics = &metrics.db();
   db_pool_config cfg;
@@ -136,8 +165,74 @@ child_spec gauges_child(telemetry::metrics_registry& metrics) {
   return c;
 }
 
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+int64_t unix_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The jobs subtree's children: the runner, then one actor per job. Both
+/// heartbeat at a quarter of JOB_HEARTBEAT_TTL_SECONDS and are killed as
+/// hung at twice it, so /readyz reports a silent runner before its
+/// supervisor replaces it.
+std::vector<child_spec> jobs_children(const config::settings& settings, telemetry::metrics_registry& metrics,
+                                      const std::shared_ptr<job_directory>& directory) {
+  std::vector<child_spec> out;
+  auto ttl = std::chrono::duration_cast<milliseconds>(settings.jobs.heartbeat_ttl);
+  auto owner = host_name() + ":" + std::to_string(::getpid());
+  child_spec runner;
+  runner.id = "runner";
+  runner.heartbeat_ttl = 2 * ttl;
+  runner.heartbeat_interval = std::max(ttl / 4, milliseconds{50});
+  runner.shutdown_timeout = 1s;
+  jobs_runner_config rc;
+  rc.instance = owner;
+  rc.host = host_name();
+  rc.pid = ::getpid();
+  rc.started_at = unix_micros();
+  rc.metrics = &metrics.jobs();
+  rc.health = directory->health;
+  runner.start = [rc](caf::local_actor* parent, const supervised_context& ctx) mutable {
+    auto& sys = parent->system();
+    rc.pool = [&sys] { return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name)); };
+    return caf::actor_cast<caf::actor>(parent->spawn(jobs_runner, rc, ctx));
+  };
+  out.push_back(runner);
+  for (const auto& job : settings.jobs.jobs) {
+    child_spec c;
+    c.id = job.name;
+    c.heartbeat_ttl = 2 * ttl;
+    c.heartbeat_interval = std::max(ttl / 4, milliseconds{50});
+    // A run in progress finishes its current item; a backup may need longer.
+    c.shutdown_timeout = 5s;
+    job_actor_config jc;
+    jc.name = job.name;
+    jc.job = job;
+    jc.settings = settings.jobs;
+    jc.database_url = settings.database_url;
+    jc.public_base_url = settings.public_base_url;
+    jc.owner = owner;
+    jc.metrics = &metrics.jobs();
+    jc.health = directory->health;
+    c.start = [jc, directory](caf::local_actor* parent, const supervised_context& ctx) {
+      // Detached: a run blocks on the database, files and pg_dump.
+      auto h = parent->spawn<caf::detached>(job_actor, jc, ctx);
+      directory->set(jc.name, h);
+      return h;
+    };
+    out.push_back(c);
+  }
+  return out;
+}
+
 child_spec health_child(const config::settings& settings, telemetry::metrics_registry& metrics,
-                        std::shared_ptr<const std::atomic<bool>> draining) {
+                        std::shared_ptr<const std::atomic<bool>> draining,
+                        std::shared_ptr<const jobs_health> jobs) {
   child_spec c;
   c.id = "health";
   c.heartbeat_ttl = 3s;
@@ -149,6 +244,7 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
   cfg.migrations_head = persistence::head_version();
   cfg.metrics = &metrics.health();
   cfg.draining = std::move(draining);
+  cfg.jobs = std::move(jobs);
   c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
     auto& sys = parent->system();
     cfg.find_worker = [&sys] {
@@ -162,7 +258,7 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
 
 supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
                           std::shared_ptr<const std::atomic<bool>> draining,
-                          std::shared_ptr<tree_observer> observer) {
+                          std::shared_ptr<tree_observer> observer, const std::shared_ptr<job_directory>& jobs) {
   tree_options opts;
   opts.backoff = {settings.supervisor_backoff_min, settings.supervisor_backoff_max, 0.2, 30s};
   opts.observer = observer;
@@ -184,8 +280,10 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
           subtree(opts, "root/db", true,
                   {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics)})),
       supervisor_child(
-          subtree(opts, "root/http", true, {health_child(settings, metrics, std::move(draining))})),
-      supervisor_child(subtree(opts, "root/jobs", true, {})),
+          subtree(opts, "root/http", true,
+                  {health_child(settings, metrics, std::move(draining), jobs ? jobs->health : nullptr)})),
+      supervisor_child(
+          subtree(opts, "root/jobs", true, jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false, {})),
       supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
@@ -194,13 +292,22 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
 
 } // namespace
 
-tree::tree(caf::actor_system& system, const config::settings& settings,
-           telemetry::metrics_registry& metrics) :
+tree::tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics,
+           bool run_jobs) :
     system_(system) {
+  if (run_jobs) {
+    std::vector<std::string> names;
+    for (const auto& j : settings.jobs.jobs)
+      names.push_back(j.name);
+    jobs_ = std::make_shared<job_directory>();
+    jobs_->health = std::make_shared<jobs_health>(names, settings.jobs.heartbeat_ttl);
+    if (auto* ttl = metrics.jobs().heartbeat_ttl)
+      ttl->Set(static_cast<double>(settings.jobs.heartbeat_ttl.count()));
+  }
   observer_ = std::make_shared<actor_metrics>(metrics);
   supervised_context ctx;
   ctx.stats = observer_->stats_for("root");
-  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_), ctx);
+  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_, jobs_), ctx);
 }
 
 tree::~tree() {
@@ -231,6 +338,12 @@ bool tree::wait_started(std::chrono::milliseconds timeout) const {
 
 caf::actor tree::db_pool() const {
   return caf::actor_cast<caf::actor>(system_.registry().get(db_pool_name));
+}
+
+void tree::poke_job(const std::string& name) const {
+  if (jobs_)
+    if (auto h = jobs_->get(name))
+      caf::anon_send(h, poll_atom::value);
 }
 
 void tree::refresh_db_gauges() const {

@@ -22,6 +22,7 @@ class metrics_registry;
 namespace clean::supervision {
 
 class actor_metrics;
+struct job_directory;
 
 /// The service's supervision tree, declared in one place (tree.cpp):
 ///
@@ -30,7 +31,8 @@ class actor_metrics;
 ///   │                         pool: connection pool; each connection is a
 ///   │                               detached worker that stops with it
 ///   ├── http (one_for_one)    health: readiness aggregation for /readyz
-///   ├── jobs (one_for_one)    one actor per job (jobs issue)
+///   ├── jobs (one_for_one)    runner: the runner's heartbeat (job="jobs-runner")
+///   │                         <job>: one detached actor per job (jobs/jobs.hpp)
 ///   ├── email (one_for_one)   delivery + circuit breaker (email issue)
 ///   └── stripe (one_for_one)  webhook handling (Stripe issue)
 ///
@@ -38,7 +40,10 @@ class actor_metrics;
 /// restarted actor is a new actor.
 class tree {
 public:
-  tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics);
+  /// `run_jobs`: start the jobs runner and one actor per job under root/jobs
+  /// (false for `serve --no-jobs`).
+  tree(caf::actor_system& system, const config::settings& settings, telemetry::metrics_registry& metrics,
+       bool run_jobs = true);
   ~tree();
 
   tree(const tree&) = delete;
@@ -54,6 +59,10 @@ public:
   /// Asks for a fresh sample of the database-backed gauges (no-op while
   /// that actor restarts).
   void refresh_db_gauges() const;
+
+  /// Makes the local actor of job `name` check its slot now (after a run
+  /// request); no-op when jobs do not run here.
+  void poke_job(const std::string& name) const;
 
   /// The current health actor (null while it is restarting).
   health_actor health() const;
@@ -80,6 +89,7 @@ private:
   caf::actor root_;
   std::shared_ptr<std::atomic<bool>> root_failed_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<job_directory> jobs_;
   bool stopped_ = false;
 };
 

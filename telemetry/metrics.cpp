@@ -1,5 +1,7 @@
 #include "telemetry/metrics.hpp"
 
+#include "config/settings.hpp"
+
 #include "telemetry/process_stats.hpp"
 
 #include <prometheus/collectable.h>
@@ -103,6 +105,7 @@ metrics_registry::metrics_registry(std::string version) :
   register_db(r);
   register_api(r);
   register_admin(r);
+  register_jobs(r);
 }
 
 void metrics_registry::register_db(prometheus::Registry& r) {
@@ -181,6 +184,111 @@ void metrics_registry::register_admin(prometheus::Registry& r) {
                                          "database.")
                                    .Register(r)
                                    .Add({});
+}
+
+namespace {
+bool sends_email(const std::string& job) {
+  return job == "booking-reminders" || job == "invoice-reminders" || job == "nps-send" || job == "email-dlq" ||
+         job == "outbox-dispatch";
+}
+} // namespace
+
+void metrics_registry::register_jobs(prometheus::Registry& r) {
+  auto& heartbeat = prometheus::BuildGauge()
+                        .Name("job_last_heartbeat_timestamp")
+                        .Help("Unix time of the last heartbeat of each job and of the runner (job=\"jobs-runner\").")
+                        .Register(r);
+  auto& up = prometheus::BuildGauge()
+                 .Name("job_runner_up")
+                 .Help("1 while the job's actor (or the runner) is alive in this process.")
+                 .Register(r);
+  auto& success = prometheus::BuildGauge()
+                      .Name("job_last_success_timestamp")
+                      .Help("Unix time of the job's last successful run (from the database at start).")
+                      .Register(r);
+  auto& overdue = prometheus::BuildGauge()
+                      .Name("job_overdue")
+                      .Help("1 when the job has had no success for JOB_OVERDUE_FACTOR periods.")
+                      .Register(r);
+  auto& runs = prometheus::BuildCounter()
+                   .Name("job_runs_total")
+                   .Help("Job runs by outcome: success, failure, skipped (slot taken or lock held elsewhere).")
+                   .Register(r);
+  auto& duration = prometheus::BuildHistogram()
+                       .Name("job_duration_seconds")
+                       .Help("Duration of job runs.")
+                       .Register(r);
+  auto& email = prometheus::BuildCounter()
+                    .Name("email_jobs_total")
+                    .Help("Emails handled by email-sending jobs: sent, skipped (duplicate or no longer "
+                          "applicable), error.")
+                    .Register(r);
+  jobs_.errors = &prometheus::BuildCounter()
+                      .Name("job_errors_total")
+                      .Help("Failed job runs by job and reason (database, io, backup, exception).")
+                      .Register(r);
+  static const std::vector<double> duration_buckets{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800};
+  std::vector<std::string> names{"jobs-runner"};
+  for (const auto& job : config::job_catalogue())
+    names.push_back(job.name);
+  for (const auto& name : names) {
+    job_series s;
+    s.last_heartbeat = &heartbeat.Add({{"job", name}});
+    s.up = &up.Add({{"job", name}});
+    if (name != "jobs-runner") {
+      s.last_success = &success.Add({{"job", name}});
+      s.overdue = &overdue.Add({{"job", name}});
+      s.runs_success = &runs.Add({{"job", name}, {"outcome", "success"}});
+      s.runs_failure = &runs.Add({{"job", name}, {"outcome", "failure"}});
+      s.runs_skipped = &runs.Add({{"job", name}, {"outcome", "skipped"}});
+      s.duration = &duration.Add({{"job", name}}, duration_buckets);
+      for (const char* reason : {"database", "exception"})
+        jobs_.errors->Add({{"job", name}, {"reason", reason}});
+    }
+    if (sends_email(name)) {
+      s.email_sent = &email.Add({{"job", name}, {"status", "sent"}});
+      s.email_skipped = &email.Add({{"job", name}, {"status", "skipped"}});
+      s.email_error = &email.Add({{"job", name}, {"status", "error"}});
+    }
+    jobs_.jobs.emplace_back(name, s);
+  }
+  jobs_.heartbeat_ttl = &prometheus::BuildGauge()
+                             .Name("job_heartbeat_ttl_seconds")
+                             .Help("JOB_HEARTBEAT_TTL_SECONDS: a heartbeat older than this is stale.")
+                             .Register(r)
+                             .Add({});
+  jobs_.storage_used = &prometheus::BuildGauge()
+                            .Name("storage_used_bytes")
+                            .Help("Bytes of files under STORAGE_DIR (exports, backups), as of the last janitor run.")
+                            .Register(r)
+                            .Add({});
+  jobs_.storage_free = &prometheus::BuildGauge()
+                            .Name("storage_free_bytes")
+                            .Help("Free bytes on the file system holding STORAGE_DIR.")
+                            .Register(r)
+                            .Add({});
+  jobs_.backup_last_success = &prometheus::BuildGauge()
+                                   .Name("backup_last_success_timestamp")
+                                   .Help("Unix time of the last verified backup (from the database at start).")
+                                   .Register(r)
+                                   .Add({});
+  jobs_.outbox_events = &prometheus::BuildCounter()
+                             .Name("outbox_events_total")
+                             .Help("Outbox deliveries by kind and outcome (delivered, duplicate, skipped, retry, "
+                                   "dead).")
+                             .Register(r);
+}
+
+const job_series* jobs_metrics::find(const std::string& job) const {
+  for (const auto& [name, s] : jobs)
+    if (name == job)
+      return &s;
+  return nullptr;
+}
+
+void jobs_metrics::count_error(const std::string& job, const std::string& reason) const {
+  if (errors)
+    errors->Add({{"job", job}, {"reason", reason}}).Increment();
 }
 
 metrics_registry::~metrics_registry() = default;

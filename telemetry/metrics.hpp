@@ -63,6 +63,35 @@ struct admin_metrics {
   prometheus::Gauge* break_glass_active = nullptr;             // break_glass_sessions_active
 };
 
+/// One job's series (label `job`), cached at start-up.
+struct job_series {
+  prometheus::Gauge* last_heartbeat = nullptr; // job_last_heartbeat_timestamp
+  prometheus::Gauge* up = nullptr;             // job_runner_up
+  prometheus::Gauge* last_success = nullptr;   // job_last_success_timestamp
+  prometheus::Gauge* overdue = nullptr;        // job_overdue
+  prometheus::Counter* runs_success = nullptr; // job_runs_total{outcome="success"}
+  prometheus::Counter* runs_failure = nullptr;
+  prometheus::Counter* runs_skipped = nullptr;
+  prometheus::Histogram* duration = nullptr;   // job_duration_seconds
+  prometheus::Counter* email_sent = nullptr;   // email_jobs_total{status="sent"} (email jobs only)
+  prometheus::Counter* email_skipped = nullptr;
+  prometheus::Counter* email_error = nullptr;
+};
+
+/// The jobs runner, its jobs, storage and backups, and outbox deliveries.
+struct jobs_metrics {
+  std::vector<std::pair<std::string, job_series>> jobs; // includes "jobs-runner"
+  prometheus::Family<prometheus::Counter>* errors = nullptr; // job_errors_total{job,reason}
+  prometheus::Gauge* heartbeat_ttl = nullptr;                // job_heartbeat_ttl_seconds
+  prometheus::Gauge* storage_used = nullptr;                 // storage_used_bytes
+  prometheus::Gauge* storage_free = nullptr;                 // storage_free_bytes
+  prometheus::Gauge* backup_last_success = nullptr;          // backup_last_success_timestamp
+  prometheus::Family<prometheus::Counter>* outbox_events = nullptr; // outbox_events_total{kind,outcome}
+
+  const job_series* find(const std::string& job) const;
+  void count_error(const std::string& job, const std::string& reason) const;
+};
+
 /// The process's metric registry (one of the two globals the house style
 /// allows, but passed down explicitly) plus process-level collectors.
 class metrics_registry {
@@ -79,6 +108,7 @@ public:
   const db_metrics& db() const { return db_; }
   const api_metrics& api() const { return api_; }
   const admin_metrics& admin() const { return admin_; }
+  const jobs_metrics& jobs() const { return jobs_; }
 
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
@@ -92,6 +122,7 @@ private:
   void register_db(prometheus::Registry& r);
   void register_api(prometheus::Registry& r);
   void register_admin(prometheus::Registry& r);
+  void register_jobs(prometheus::Registry& r);
 
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
@@ -102,6 +133,7 @@ private:
   db_metrics db_;
   api_metrics api_;
   admin_metrics admin_;
+  jobs_metrics jobs_;
 };
 
 /// Histogram buckets for request latencies (seconds), 0.5 ms to 10 s.

@@ -1,0 +1,58 @@
+#pragma once
+
+// One actor per job (spawned `detached`: a run blocks on the database,
+// files and child processes, so it gets its own thread). It polls its row
+// in job_state every JOB_POLL_SECONDS: heartbeat, pause flag, run requests
+// and the schedule slot. When the slot is due it claims it (one instance
+// wins) and runs the job through jobs::run_job on its own connection.
+
+#include "actors/jobs_health.hpp"
+#include "actors/supervised.hpp"
+#include "config/schedule.hpp"
+#include "config/settings.hpp"
+#include "persistence/connection.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace clean::telemetry {
+struct jobs_metrics;
+}
+
+namespace clean {
+
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+
+struct job_actor_config {
+  std::string name;
+  config::job_config job;
+  config::jobs_settings settings;
+  std::string database_url;
+  std::string public_base_url;
+  /// Who runs it, in job_state.running_owner: "host:pid".
+  std::string owner;
+  const telemetry::jobs_metrics* metrics = nullptr;
+  std::shared_ptr<jobs_health> health;
+};
+
+struct job_actor_state {
+  static inline const char* name = "job";
+  job_actor_state();
+  ~job_actor_state();
+  job_actor_config config;
+  supervised_context supervision;
+  std::optional<clean::config::schedule> schedule;
+  std::unique_ptr<pqxx::connection> conn;
+  bool missed_checked = false;
+  bool poll_pending = false;
+};
+
+using job_actor_pointer = caf::stateful_actor<job_actor_state, instrumented<caf::event_based_actor>>*;
+
+/// Accepts `poll_atom` (timer, or a poke after a run request) and `beat_atom`.
+caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised_context ctx);
+
+} // namespace clean

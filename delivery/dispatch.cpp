@@ -1,0 +1,160 @@
+#include "delivery/dispatch.hpp"
+
+#include "delivery/files.hpp"
+#include "delivery/mail.hpp"
+#include "persistence/job_work.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace clean::delivery {
+
+namespace {
+
+enum class result { delivered, duplicate, skipped };
+
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos)
+    return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"')
+      out += '"';
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+result deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
+                     const persistence::claimed_event& ev, const nlohmann::json& payload) {
+  auto name = payload.value("template", std::string{});
+  nlohmann::json ctx;
+  try {
+    ctx = persistence::job_work::email_context(conn, payload);
+  } catch (const std::invalid_argument& e) {
+    throw delivery_failure(true, std::string{"template error ("} + name + "): " + e.what());
+  }
+  std::optional<rendered_email> email;
+  try {
+    email = render(name, ctx, cfg.templates);
+  } catch (const template_error& e) {
+    throw delivery_failure(true, "template error (" + name + "): " + e.what());
+  }
+  if (!email)
+    return result::skipped;
+  if (email->to_address.find('@') == std::string::npos)
+    throw delivery_failure(true, "bad address: '" + email->to_address + "'");
+  auto id = message_id_for(ev.dedupe_key);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  bool fresh = deliver_to_file(cfg.email_file_dir, id, build_message(cfg.email_from, id, *email, now));
+  return fresh ? result::delivered : result::duplicate;
+}
+
+result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg, const nlohmann::json& payload) {
+  auto scope = payload.value("scope", std::string{});
+  auto format = payload.value("format", std::string{"csv"});
+  if (scope != "invoice" || !payload.contains("invoice_id") || (format != "csv" && format != "json"))
+    throw delivery_failure(true, "unsupported export: " + payload.dump());
+  auto id = payload["invoice_id"].get<int64_t>();
+  std::vector<std::vector<std::string>> rows;
+  try {
+    rows = persistence::job_work::invoice_export(conn, id);
+  } catch (const std::invalid_argument& e) {
+    throw delivery_failure(true, e.what());
+  }
+  std::string content;
+  if (format == "csv") {
+    for (const auto& row : rows) {
+      for (size_t i = 0; i < row.size(); ++i)
+        content += (i ? "," : "") + csv_field(row[i]);
+      content += "\r\n";
+    }
+  } else {
+    nlohmann::json obj;
+    for (size_t i = 0; i < rows[0].size(); ++i)
+      obj[rows[0][i]] = rows[1][i];
+    content = obj.dump() + "\n";
+  }
+  write_file_atomically(cfg.storage_dir + "/exports", "invoice-" + std::to_string(id) + "." + format, content,
+                        write_mode::replace);
+  return result::delivered;
+}
+
+result deliver(pqxx::connection_base& conn, const dispatch_config& cfg, const persistence::claimed_event& ev) {
+  auto payload = nlohmann::json::parse(ev.payload, nullptr, false);
+  if (!payload.is_object())
+    throw delivery_failure(true, "payload is not a JSON object");
+  if (ev.kind == "email")
+    return deliver_email(conn, cfg, ev, payload);
+  if (ev.kind == "export")
+    return deliver_export(conn, cfg, payload);
+  throw delivery_failure(true, "no delivery adapter for kind '" + ev.kind + "' in this build");
+}
+
+int max_attempts(const dispatch_config& cfg, const std::string& kind) {
+  return kind == "export" ? cfg.export_max_attempts : cfg.email_max_attempts;
+}
+
+} // namespace
+
+int64_t backoff_seconds(int attempts) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  double base = 30.0 * static_cast<double>(1LL << std::clamp(attempts - 1, 0, 20));
+  base = std::min(base, 3600.0);
+  std::uniform_real_distribution<double> jitter{0.8, 1.2};
+  return std::max<int64_t>(1, static_cast<int64_t>(base * jitter(rng)));
+}
+
+dispatch_report dispatch(pqxx::connection_base& conn, const dispatch_config& cfg,
+                         const persistence::outbox_selector& sel, const std::function<void()>& heartbeat,
+                         const outcome_sink& count, int max_batches) {
+  namespace od = persistence::outbox_delivery;
+  dispatch_report report;
+  for (int batch = 0; batch < max_batches; ++batch) {
+    auto events = od::claim(conn, sel);
+    for (const auto& ev : events) {
+      std::string outcome;
+      try {
+        switch (deliver(conn, cfg, ev)) {
+          case result::delivered:
+            ++report.delivered;
+            outcome = "delivered";
+            break;
+          case result::duplicate:
+            ++report.duplicates;
+            outcome = "duplicate";
+            break;
+          case result::skipped:
+            ++report.skipped;
+            outcome = "skipped";
+            break;
+        }
+        od::delivered(conn, ev.id);
+      } catch (const delivery_failure& f) {
+        if (f.permanent() || ev.attempts >= max_attempts(cfg, ev.kind)) {
+          od::dead(conn, ev.id, f.what());
+          ++report.dead;
+          outcome = "dead";
+        } else {
+          od::retry(conn, ev.id, backoff_seconds(ev.attempts), f.what());
+          ++report.retried;
+          outcome = "retry";
+        }
+      }
+      if (count)
+        count(ev.kind, outcome);
+    }
+    if (heartbeat)
+      heartbeat();
+    if (static_cast<int>(events.size()) < sel.limit)
+      break;
+  }
+  return report;
+}
+
+} // namespace clean::delivery
