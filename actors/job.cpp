@@ -27,15 +27,21 @@ const telemetry::job_series* series_of(const job_actor_state& st) {
   return st.config.metrics ? st.config.metrics->find(st.config.name) : nullptr;
 }
 
-/// Tells the supervisor and the gauges this job is alive (also mid-run).
-void alive(job_actor_pointer self) {
+/// Tells /readyz and the gauges this job is alive.
+void mark_alive(job_actor_pointer self) {
   auto& st = self->state;
-  if (st.supervision.supervisor)
-    caf::anon_send(st.supervision.supervisor, heartbeat_atom::value, self->address());
   if (auto* job = st.config.health ? st.config.health->find(st.config.name) : nullptr)
     job->beat_ms.store(jobs_health::now_ms());
   if (auto* s = series_of(st))
     s->last_heartbeat->Set(static_cast<double>(unix_seconds()));
+}
+
+/// Mid-run (the mailbox is not being read): heartbeat to the supervisor too.
+void alive(job_actor_pointer self) {
+  auto& st = self->state;
+  if (st.supervision.supervisor)
+    caf::anon_send(st.supervision.supervisor, heartbeat_atom::value, self->address());
+  mark_alive(self);
 }
 
 bool connected(job_actor_pointer self) {
@@ -62,6 +68,15 @@ void handle_missed(job_actor_pointer self, pqxx::transaction_base& tx, const sto
   auto& st = self->state;
   auto period = st.schedule->period();
   auto due = row.next_run_at / 1000000;
+  // A slot later than this schedule's next one was computed from an older
+  // schedule: the new one takes effect now, not after the old slot.
+  auto next = st.schedule->next_after(now);
+  if (due > next) {
+    store::set_next_run(tx, st.config.name, next * 1000000);
+    log(spdlog::level::info, "job_schedule_changed", "stored slot is later than the schedule allows; moved it",
+        {{"job", st.config.name}, {"schedule", st.config.job.schedule}, {"next_run_unix", next}});
+    return;
+  }
   if (row.paused || row.next_run_at == 0 || period <= 0 || now - due <= period)
     return;
   auto missed = (now - due) / period + 1;
@@ -179,7 +194,10 @@ caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised
         poll(self);
         schedule_poll(self);
       },
-      [self](beat_atom) { beat(self, self->state.supervision); },
+      [self](beat_atom) {
+        beat(self, self->state.supervision);
+        mark_alive(self);
+      },
   };
 }
 

@@ -85,14 +85,19 @@ class Service:
         self.env.update({"DATABASE_URL": database_url, "PORT": "0", "LOG_FORMAT": "json",
                          "READYZ_DB_TIMEOUT_SECONDS": "0.5", "ADMIN_BASIC_USERNAME": ADMIN_USER,
                          "ADMIN_BASIC_PASSWORD": ADMIN_PASSWORD})
+        # Files the jobs write (mail, exports, backups) stay out of the tree.
+        self.files = tempfile.mkdtemp(prefix="clean-e2e-files-")
+        self.env.update({"EMAIL_FILE_DIR": os.path.join(self.files, "mail"),
+                         "STORAGE_DIR": os.path.join(self.files, "storage")})
         self.env.update({k: str(v) for k, v in env.items()})
+        self.command = ["serve"]
         self.proc = None
         self.port = None
         self.lines = []
         self._lock = threading.Lock()
 
     def start(self, timeout=15):
-        self.proc = subprocess.Popen([BIN, "serve"], env=self.env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([BIN] + self.command, env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
 
@@ -142,6 +147,7 @@ class Service:
         if self.proc:
             self._reader.join(5)
             self.proc.stdout.close()
+        shutil.rmtree(self.files, ignore_errors=True)
 
     # -- HTTP helpers ---------------------------------------------------------
 
