@@ -17,7 +17,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcaf-core0.17 libpqxx-6.4 libpq5 libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libcurl4 \
-      libssl3 curl ca-certificates \
+      libssl3 curl ca-certificates postgresql-client-15 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin clean
 COPY --from=build /build/clean-service /usr/local/bin/clean-service

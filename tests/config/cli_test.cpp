@@ -59,3 +59,26 @@ CAF_TEST(usage lists commands and variables) {
     CAF_CHECK(text.find(part) != std::string::npos);
   }
 }
+
+CAF_TEST(jobs commands) {
+  auto run = call({"jobs", "run", "--job", "backup", "--once"});
+  CAF_CHECK(run.cmd == command::jobs_run);
+  CAF_CHECK_EQUAL(run.name, "backup");
+  CAF_CHECK(call({"jobs", "run", "--job=nps-send", "--once"}).cmd == command::jobs_run);
+  CAF_CHECK(call({"jobs", "list"}).cmd == command::jobs_list);
+  auto status = call({"jobs", "status", "--json"});
+  CAF_CHECK(status.cmd == command::jobs_status);
+  CAF_CHECK(status.json);
+  CAF_CHECK(call({"jobs-runner"}).cmd == command::jobs_runner);
+  auto http_only = call({"serve", "--no-jobs"});
+  CAF_CHECK(http_only.cmd == command::serve);
+  CAF_CHECK(http_only.no_jobs);
+  CAF_CHECK(!call({"serve"}).no_jobs);
+  for (auto args : std::vector<std::vector<std::string>>{{"jobs"},
+                                                         {"jobs", "run", "--once"},
+                                                         {"jobs", "run", "--job", "backup"},
+                                                         {"jobs", "status", "--yaml"},
+                                                         {"jobs", "start"},
+                                                         {"serve", "--jobs"}})
+    CAF_CHECK(call(args).cmd == command::usage_error);
+}

@@ -159,6 +159,14 @@ CAF_TEST(every variable rejects a bad value and names it) {
       {"BREAK_GLASS_MAX_TTL_MINUTES", "1441"},
       {"ADMIN_AUTH_MAX_FAILURES", "0"},
       {"ADMIN_AUTH_LOCKOUT_SECONDS", "0"},
+      {"JOB_BACKUP_SCHEDULE", "61 * * * *"},
+      {"JOB_OUTBOX_DISPATCH_SCHEDULE", "often"},
+      {"JOB_EMAIL_DLQ_MISSED", "sometimes"},
+      {"JOB_HEARTBEAT_TTL_SECONDS", "0"},
+      {"JOB_POLL_SECONDS", "0"},
+      {"BOOKING_REMINDER_LEAD_HOURS", "-1"},
+      {"EMAIL_MAX_ATTEMPTS", "0"},
+      {"PUBLIC_BASE_URL", "ftp://example.com"},
       {"SUPERVISOR_BACKOFF_MIN_SECONDS", "-1"},
       {"SUPERVISOR_BACKOFF_MAX_SECONDS", "forever"},
   };
@@ -237,6 +245,32 @@ CAF_TEST(production refuses unset or weak admin credentials) {
   r = parse({{"ADMIN_BASIC_USERNAME", "oncall"}});
   CAF_REQUIRE(!r.value);
   CAF_CHECK(mentions(r.errors.front(), "ADMIN_BASIC_PASSWORD"));
+}
+
+CAF_TEST(job settings are read per job) {
+  auto r = parse({{"JOB_BACKUP_SCHEDULE", "30 2 * * *"},
+                  {"JOB_OUTBOX_DISPATCH_SCHEDULE", "every 2s"},
+                  {"JOB_BOOKING_REMINDERS_MISSED", "skip"},
+                  {"BOOKING_REMINDER_LEAD_HOURS", "1.5"},
+                  {"NPS_SEND_DELAY_MINUTES", "0"},
+                  {"PUBLIC_BASE_URL", "https://clean.example/"}});
+  CAF_REQUIRE(r.value);
+  const auto& j = r.value->jobs;
+  CAF_REQUIRE_EQUAL(j.jobs.size(), job_catalogue().size());
+  for (const auto& job : j.jobs) {
+    if (job.name == "backup")
+      CAF_CHECK_EQUAL(job.schedule, "30 2 * * *");
+    if (job.name == "outbox-dispatch")
+      CAF_CHECK_EQUAL(job.schedule, "every 2s");
+    if (job.name == "booking-reminders")
+      CAF_CHECK(job.missed == missed_policy::skip);
+    if (job.name == "invoice-reminders")
+      CAF_CHECK(job.missed == missed_policy::catch_up);
+  }
+  CAF_CHECK(j.booking_reminder_lead == 5400000ms);
+  CAF_CHECK(j.nps_send_delay == 0ms);
+  CAF_CHECK(j.heartbeat_ttl == 300s);
+  CAF_CHECK_EQUAL(r.value->public_base_url, "https://clean.example");
 }
 
 CAF_TEST(all errors are reported at once) {
