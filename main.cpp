@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   switch (call.cmd) {
     case config::command::serve:
       code = supervision::serve(settings, CLEAN_SERVICE_VERSION,
-                                call.no_jobs ? supervision::serve_mode::http_only : supervision::serve_mode::all);
+                                call.no_jobs ? supervision::serve_mode::http_only
+                                             : supervision::serve_mode::all);
       break;
     case config::command::jobs_runner:
       code = supervision::serve(settings, CLEAN_SERVICE_VERSION, supervision::serve_mode::jobs_only);

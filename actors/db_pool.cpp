@@ -28,9 +28,12 @@ bool past(int64_t deadline_ns, time_point now) {
   return deadline_ns > 0 && deadline_ns <= to_ns(now);
 }
 
-caf::error unavailable(const db_pool_state& st) {
+// The connect error itself (host, user, "password authentication failed")
+// is logged with db_connect_failed/db_down, never sent to clients: callers
+// reach this before their credentials are checked.
+caf::error unavailable(const db_pool_state&) {
   return make_error(errc::database_unavailable, "database_unavailable",
-                    "the database is unreachable (" + st.last_connect_error + "); retry later");
+                    "the database is unreachable; retry later");
 }
 
 caf::error deadline_error() {
@@ -119,6 +122,8 @@ void dispatch(db_pool_pointer self, uint64_t slot_id, db_waiter w) {
   s.attempts = w.attempts;
   s.started = now;
   s.cancel_requested = false;
+  s.cancel_in_flight = false;
+  s.finished = false;
   if (st.config.metrics)
     st.config.metrics->wait_seconds->Observe(std::chrono::duration<double>(now - w.enqueued).count());
   self->send(s.conn, db_task{s.seq, std::move(w.call)});
@@ -215,6 +220,14 @@ void on_connect_failed(db_pool_pointer self, const db_connect_failed& msg) {
   publish_gauges(st);
 }
 
+void make_idle(db_pool_state& st, uint64_t slot_id, db_slot& s, time_point now) {
+  s.phase = db_slot_phase::idle;
+  s.since = now;
+  s.call = db_call{};
+  s.finished = false;
+  st.idle.push_back(slot_id);
+}
+
 void on_done(db_pool_pointer self, db_done& done) {
   auto& st = self->state;
   auto it = st.slots.find(done.slot);
@@ -239,13 +252,25 @@ void on_done(db_pool_pointer self, db_done& done) {
   }
   if (done.broken) {
     lose_slot(self, it);
+  } else if (s.cancel_in_flight) {
+    s.finished = true; // handed out again once the cancel has landed
   } else {
-    s.phase = db_slot_phase::idle;
-    s.since = now;
-    s.call = db_call{};
-    st.idle.push_back(done.slot);
+    make_idle(st, done.slot, s, now);
   }
   pump(self);
+}
+
+void on_cancelled(db_pool_pointer self, uint64_t slot, uint64_t seq) {
+  auto& st = self->state;
+  auto it = st.slots.find(slot);
+  if (it == st.slots.end() || it->second.seq != seq || it->second.phase != db_slot_phase::busy)
+    return;
+  auto& s = it->second;
+  s.cancel_in_flight = false;
+  if (s.finished) {
+    make_idle(st, slot, s, self->clock().now());
+    pump(self);
+  }
 }
 
 void on_down(db_pool_pointer self, const caf::down_msg& dm) {
@@ -270,8 +295,9 @@ void expire(db_pool_pointer self, time_point now) {
   auto& st = self->state;
   uint64_t timeouts = 0;
   for (auto it = st.waiters.begin(); it != st.waiters.end();) {
+    // A caller whose own deadline passed while it queued also timed out
+    // waiting for a connection: both count, so DBPoolExhaustion sees them.
     if (now - it->enqueued >= st.config.wait_timeout) {
-      ++timeouts;
       it->promise.deliver(pool_timeout_error(st.config.wait_timeout));
     } else if (past(it->call.deadline_ns, now)) {
       it->promise.deliver(deadline_error());
@@ -279,6 +305,9 @@ void expire(db_pool_pointer self, time_point now) {
       ++it;
       continue;
     }
+    ++timeouts;
+    if (st.config.metrics)
+      st.config.metrics->wait_seconds->Observe(std::chrono::duration<double>(now - it->enqueued).count());
     it = st.waiters.erase(it);
   }
   for (auto& [id, s] : st.slots) {
@@ -289,8 +318,20 @@ void expire(db_pool_pointer self, time_point now) {
       s.promise->deliver(deadline_error());
       s.promise.reset();
     }
-    if (s.cancel) // PQcancel opens a connection to the server: not on this thread
-      self->spawn<caf::detached>([cancel = s.cancel] { cancel(); });
+    if (s.cancel) { // PQcancel opens a connection to the server: not on this thread
+      s.cancel_in_flight = true;
+      auto pool = caf::actor_cast<caf::actor>(self);
+      auto landed = [pool, slot = id, seq = s.seq] {
+        caf::anon_send(pool, cancelled_atom::value, slot, seq);
+      };
+      if (st.config.run_cancel)
+        st.config.run_cancel(s.cancel, landed);
+      else
+        self->spawn<caf::detached>([cancel = s.cancel, landed] {
+          cancel();
+          landed();
+        });
+    }
   }
   if (timeouts > 0) {
     if (st.config.metrics)
@@ -371,6 +412,7 @@ caf::behavior db_pool(db_pool_pointer self, db_pool_config config, supervised_co
       [self](db_connected& msg) { on_connected(self, msg); },
       [self](const db_connect_failed& msg) { on_connect_failed(self, msg); },
       [self](db_done& done) { on_done(self, done); },
+      [self](cancelled_atom, uint64_t slot, uint64_t seq) { on_cancelled(self, slot, seq); },
       [self](reconnect_atom) {
         self->state.reconnect_pending = false;
         fill(self);

@@ -33,6 +33,8 @@ namespace clean {
 
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using connect_atom = caf::atom_constant<caf::atom("connect")>;
+/// canceller -> pool: (cancelled_atom, slot, seq) the cancel request reached the server.
+using cancelled_atom = caf::atom_constant<caf::atom("cancelled")>;
 
 /// pool -> connection: run `call` (the connection answers with db_done).
 struct db_task {
@@ -83,6 +85,10 @@ struct db_pool_config {
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000};
   db_connection_factory start_connection;
+  /// Runs `cancel` (blocking: PQcancel opens a connection to the server),
+  /// then `landed`. Empty: on a detached actor of its own. Tests run both
+  /// on their own schedule.
+  std::function<void(std::function<void()> cancel, std::function<void()> landed)> run_cancel;
   const telemetry::db_metrics* metrics = nullptr; // may be null (tests)
 };
 
@@ -101,6 +107,12 @@ struct db_slot {
   int attempts = 0;
   caf::actor_clock::time_point started;
   bool cancel_requested = false;
+  /// A cancel request is on its way to the server. Until it has arrived
+  /// the connection is not handed out again: a late cancel would otherwise
+  /// kill the next caller's statement.
+  bool cancel_in_flight = false;
+  /// The call finished while its cancel was in flight: idle once it lands.
+  bool finished = false;
 };
 
 struct db_waiter {

@@ -1,5 +1,7 @@
 #include "actors/job.hpp"
 
+#include "actors/interfaces.hpp"
+
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/job_state.hpp"
@@ -7,8 +9,8 @@
 #include "telemetry/metrics.hpp"
 
 #include <caf/send.hpp>
-#include <prometheus/gauge.h>
 #include <pqxx/pqxx>
+#include <prometheus/gauge.h>
 
 namespace clean {
 
@@ -51,6 +53,8 @@ bool connected(job_actor_pointer self) {
   try {
     persistence::connect_options opts;
     opts.application_name = "clean-service job " + st.config.name;
+    // A query stuck behind a lock must not wedge the job (and its lock) forever.
+    opts.statement_timeout = st.config.settings.statement_timeout;
     st.conn = persistence::connect(st.config.database_url, opts);
     return true;
   } catch (const std::exception& e) {
@@ -64,7 +68,8 @@ bool connected(job_actor_pointer self) {
 /// After downtime: slots were missed if the stored next slot is more than
 /// one period in the past. catch_up runs once now; skip moves to the next
 /// slot. Either way it is logged, never silent.
-void handle_missed(job_actor_pointer self, pqxx::transaction_base& tx, const store::job_row& row, int64_t now) {
+void handle_missed(job_actor_pointer self, pqxx::transaction_base& tx, const store::job_row& row,
+                   int64_t now) {
   auto& st = self->state;
   auto period = st.schedule->period();
   auto due = row.next_run_at / 1000000;
@@ -73,7 +78,8 @@ void handle_missed(job_actor_pointer self, pqxx::transaction_base& tx, const sto
   auto next = st.schedule->next_after(now);
   if (due > next) {
     store::set_next_run(tx, st.config.name, next * 1000000);
-    log(spdlog::level::info, "job_schedule_changed", "stored slot is later than the schedule allows; moved it",
+    log(spdlog::level::info, "job_schedule_changed",
+        "stored slot is later than the schedule allows; moved it",
         {{"job", st.config.name}, {"schedule", st.config.job.schedule}, {"next_run_unix", next}});
     return;
   }
@@ -83,7 +89,8 @@ void handle_missed(job_actor_pointer self, pqxx::transaction_base& tx, const sto
   bool skip = st.config.job.missed == clean::config::missed_policy::skip;
   if (skip)
     store::set_next_run(tx, st.config.name, st.schedule->next_after(now) * 1000000);
-  log(spdlog::level::warn, "job_missed_runs", skip ? "missed slots skipped" : "missed slots: running once now",
+  log(spdlog::level::warn, "job_missed_runs",
+      skip ? "missed slots skipped" : "missed slots: running once now",
       {{"job", st.config.name},
        {"missed", missed},
        {"policy", skip ? "skip" : "catch_up"},
@@ -114,8 +121,13 @@ void publish_row(job_actor_pointer self, const store::job_row& row, int64_t now)
 void run(job_actor_pointer self) {
   auto& st = self->state;
   const auto* def = jobs::find_job(st.config.name);
-  jobs::job_context ctx{*st.conn, st.config.settings, st.config.database_url, st.config.public_base_url,
-                        [self] { alive(self); }, st.config.metrics, series_of(st)};
+  jobs::job_context ctx{*st.conn,
+                        st.config.settings,
+                        st.config.database_url,
+                        st.config.public_base_url,
+                        [self] { alive(self); },
+                        st.config.metrics,
+                        series_of(st)};
   auto report = jobs::run_job(*def, ctx, st.config.owner);
   if (report.connection_broken)
     st.conn.reset();
@@ -155,15 +167,14 @@ void poll(job_actor_pointer self) {
   }
 }
 
+/// The poll loop: exactly one timer message is ever in flight, so pokes
+/// (which poll at once) never multiply it.
 void schedule_poll(job_actor_pointer self) {
   auto& st = self->state;
-  if (st.poll_pending)
-    return;
-  st.poll_pending = true;
   auto interval = st.config.settings.poll_interval;
   // Short schedules are polled as often as they run.
   auto period = std::chrono::milliseconds{std::min<int64_t>(st.schedule->period(), 86400) * 1000};
-  self->delayed_send(self, std::min(interval, period), poll_atom::value);
+  self->delayed_send(self, std::min(interval, period), poll_atom::value, tick_atom::value);
 }
 
 } // namespace
@@ -186,14 +197,14 @@ caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised
     s->up->Set(1);
     self->attach_functor([s](const caf::error&) { s->up->Set(0); });
   }
-  self->send(self, poll_atom::value);
-  st.poll_pending = true;
+  self->send(self, poll_atom::value, tick_atom::value);
   return {
-      [self](poll_atom) {
-        self->state.poll_pending = false;
+      [self](poll_atom, tick_atom) {
         poll(self);
         schedule_poll(self);
       },
+      // A poke (run requested, paused, resumed): look at the row now.
+      [self](poll_atom) { poll(self); },
       [self](beat_atom) {
         beat(self, self->state.supervision);
         mark_alive(self);

@@ -47,12 +47,12 @@ struct job_actor_state {
   std::optional<clean::config::schedule> schedule;
   std::unique_ptr<pqxx::connection> conn;
   bool missed_checked = false;
-  bool poll_pending = false;
 };
 
 using job_actor_pointer = caf::stateful_actor<job_actor_state, instrumented<caf::event_based_actor>>*;
 
-/// Accepts `poll_atom` (timer, or a poke after a run request) and `beat_atom`.
+/// Accepts `(poll_atom, tick_atom)` (its own timer), `poll_atom` (a poke
+/// after a run request: poll now) and `beat_atom`.
 caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised_context ctx);
 
 } // namespace clean

@@ -16,10 +16,9 @@ void tick(jobs_runner_pointer self) {
     st.config.health->runner_beat();
   const auto* series = st.config.metrics ? st.config.metrics->find("jobs-runner") : nullptr;
   if (series)
-    series->last_heartbeat->Set(
-        static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()));
+    series->last_heartbeat->Set(static_cast<double>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count()));
   auto pool = st.config.pool ? st.config.pool() : caf::actor{};
   if (!pool || st.write_in_flight)
     return;
@@ -46,7 +45,8 @@ caf::behavior jobs_runner(jobs_runner_pointer self, jobs_runner_config config, s
   self->state.config = std::move(config);
   self->state.supervision = std::move(ctx);
   supervise(self, self->state.supervision);
-  if (const auto* s = self->state.config.metrics ? self->state.config.metrics->find("jobs-runner") : nullptr) {
+  if (const auto* s =
+          self->state.config.metrics ? self->state.config.metrics->find("jobs-runner") : nullptr) {
     s->up->Set(1);
     self->attach_functor([s](const caf::error&) { s->up->Set(0); });
   }

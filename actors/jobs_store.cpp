@@ -39,7 +39,8 @@ api_result control(pqxx::connection_base& conn, const std::string& name, const s
     result = store::set_paused(tx, name, action == "pause");
   if (result == store::change::paused)
     throw domain_error(domain_error::kind::conflict, "job_paused",
-                       "job '" + name + "' is paused; resume it first (POST /v1/admin/jobs/" + name + "/resume)");
+                       "job '" + name + "' is paused; resume it first (POST /v1/admin/jobs/" + name +
+                           "/resume)");
   nlohmann::json body = {{"job", name}, {"action", action}, {"accepted", true}};
   if (action == "run")
     body["note"] = "due now: the runner starts it at its next poll (JOB_POLL_SECONDS)";

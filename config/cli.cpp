@@ -84,7 +84,8 @@ invocation parse_jobs(const std::vector<std::string>& args) {
     if (inv.name.empty())
       return {command::usage_error, "jobs run needs --job NAME (see jobs list)"};
     if (!once)
-      return {command::usage_error, "jobs run runs one iteration: add --once (the schedule runs under serve)"};
+      return {command::usage_error,
+              "jobs run runs one iteration: add --once (the schedule runs under serve)"};
     return inv;
   }
   return {command::usage_error, "unknown jobs subcommand '" + sub + "'"};

@@ -33,8 +33,8 @@ private:
   int64_t every_ = 0; // seconds, for intervals
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
-  std::bitset<32> days_;   // 1-31
-  std::bitset<13> months_; // 1-12
+  std::bitset<32> days_;    // 1-31
+  std::bitset<13> months_;  // 1-12
   std::bitset<7> weekdays_; // 0 = Sunday
   bool any_day_ = true;     // day-of-month field was '*'
   bool any_weekday_ = true; // day-of-week field was '*'

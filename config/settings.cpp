@@ -181,6 +181,7 @@ void read_jobs(reader& r, jobs_settings& j) {
   r.seconds("JOB_POLL_SECONDS", j.poll_interval, 0.05, 300);
   r.integer("JOB_OVERDUE_FACTOR", j.overdue_factor, 1, 1000);
   r.whole_seconds("JOB_LEASE_SECONDS", j.lease, 1, 86400);
+  r.seconds("JOB_STATEMENT_TIMEOUT_SECONDS", j.statement_timeout, 1, 86400);
   scaled(r, "BOOKING_REMINDER_LEAD_HOURS", j.booking_reminder_lead, 3600, 0.001, 24 * 60);
   scaled(r, "INVOICE_REMINDER_INTERVAL_HOURS", j.invoice_reminder_interval, 3600, 0.0001, 24 * 365);
   scaled(r, "NPS_SEND_DELAY_MINUTES", j.nps_send_delay, 60, 0, 60 * 24 * 30);
@@ -208,7 +209,8 @@ constexpr size_t min_admin_password = 16;
 void read_admin(reader& r, settings& s) {
   if (auto user = r.raw("ADMIN_BASIC_USERNAME")) {
     if (user->find(':') != std::string::npos || !valid_token(*user))
-      r.fail("ADMIN_BASIC_USERNAME", *user, "printable characters without spaces or ':'");
+      // Not echoed: "user:password" pasted into it would print the password.
+      r.fail("ADMIN_BASIC_USERNAME", "<redacted>", "printable characters without spaces or ':'");
     else
       s.admin_username = *user;
   }
@@ -379,10 +381,14 @@ const std::vector<variable_doc>& documented_variables() {
       {"PUBLIC_BASE_URL", "http://127.0.0.1:8080", "base of links in emails (the NPS survey link)"},
       {"JOB_<NAME>_SCHEDULE", "(per job)",
        "interval (30s, 5m, 1h, 1d) or cron (UTC), e.g. JOB_BACKUP_SCHEDULE=\"0 3 * * *\""},
-      {"JOB_<NAME>_MISSED", "(per job)", "after downtime: catch_up (run once) or skip (wait for the next slot)"},
-      {"JOB_HEARTBEAT_TTL_SECONDS", "300", "a runner or job heartbeat older than this is stale (/readyz 503)"},
+      {"JOB_<NAME>_MISSED", "(per job)",
+       "after downtime: catch_up (run once) or skip (wait for the next slot)"},
+      {"JOB_HEARTBEAT_TTL_SECONDS", "300",
+       "a runner or job heartbeat older than this is stale (/readyz 503)"},
       {"JOB_POLL_SECONDS", "5", "how often each job checks its slot, pause flag and run requests"},
       {"JOB_OVERDUE_FACTOR", "3", "a job with no success for this many periods is overdue"},
+      {"JOB_STATEMENT_TIMEOUT_SECONDS", "300",
+       "longest single statement of a job (backups run pg_dump, not bounded by it)"},
       {"JOB_LEASE_SECONDS", "300", "a claimed outbox event is retried after this if its worker died"},
       {"BOOKING_REMINDER_LEAD_HOURS", "24", "booking reminders go out this long before the booking"},
       {"INVOICE_REMINDER_INTERVAL_HOURS", "72", "an overdue invoice is reminded at most once per this"},

@@ -30,6 +30,8 @@ struct jobs_settings {
   int overdue_factor = 3;
   /// A claimed outbox event whose worker died is due again after this.
   std::chrono::seconds lease{300};
+  /// Server-side limit for one statement on a job's connection.
+  std::chrono::milliseconds statement_timeout{300000};
   std::chrono::milliseconds booking_reminder_lead{24 * 3600 * 1000LL};
   std::chrono::milliseconds invoice_reminder_interval{72 * 3600 * 1000LL};
   std::chrono::milliseconds nps_send_delay{2 * 3600 * 1000LL};

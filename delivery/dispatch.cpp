@@ -5,9 +5,11 @@
 #include "persistence/job_work.hpp"
 
 #include <nlohmann/json.hpp>
+#include <pqxx/except>
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
 namespace clean::delivery {
@@ -48,14 +50,15 @@ result deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
   if (email->to_address.find('@') == std::string::npos)
     throw delivery_failure(true, "bad address: '" + email->to_address + "'");
   auto id = message_id_for(ev.dedupe_key);
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   bool fresh = deliver_to_file(cfg.email_file_dir, id, build_message(cfg.email_from, id, *email, now));
   return fresh ? result::delivered : result::duplicate;
 }
 
-result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg, const nlohmann::json& payload) {
+result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
+                      const nlohmann::json& payload) {
   auto scope = payload.value("scope", std::string{});
   auto format = payload.value("format", std::string{"csv"});
   if (scope != "invoice" || !payload.contains("invoice_id") || (format != "csv" && format != "json"))
@@ -85,7 +88,8 @@ result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg, c
   return result::delivered;
 }
 
-result deliver(pqxx::connection_base& conn, const dispatch_config& cfg, const persistence::claimed_event& ev) {
+result deliver(pqxx::connection_base& conn, const dispatch_config& cfg,
+               const persistence::claimed_event& ev) {
   auto payload = nlohmann::json::parse(ev.payload, nullptr, false);
   if (!payload.is_object())
     throw delivery_failure(true, "payload is not a JSON object");
@@ -110,42 +114,62 @@ int64_t backoff_seconds(int attempts) {
   return std::max<int64_t>(1, static_cast<int64_t>(base * jitter(rng)));
 }
 
+namespace {
+
+/// Delivers one claimed event and records the outcome. Only a lost database
+/// connection escapes (it fails the run); anything else about this event
+/// is its own failure, so one bad event cannot stall the rest of a batch.
+std::string deliver_one(pqxx::connection_base& conn, const dispatch_config& cfg,
+                        const persistence::claimed_event& ev, dispatch_report& report) {
+  namespace od = persistence::outbox_delivery;
+  std::optional<delivery_failure> failure;
+  try {
+    auto r = deliver(conn, cfg, ev);
+    if (!od::delivered(conn, ev))
+      return "lease_lost";
+    switch (r) {
+      case result::delivered:
+        ++report.delivered;
+        return "delivered";
+      case result::duplicate:
+        ++report.duplicates;
+        return "duplicate";
+      case result::skipped:
+        ++report.skipped;
+        return "skipped";
+    }
+    return "delivered";
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const delivery_failure& f) {
+    failure = f;
+  } catch (const nlohmann::json::exception& e) {
+    failure.emplace(true, std::string{"malformed payload: "} + e.what());
+  } catch (const std::exception& e) {
+    failure.emplace(false, e.what());
+  }
+  if (failure->permanent() || ev.attempts >= max_attempts(cfg, ev.kind)) {
+    if (!od::dead(conn, ev, failure->what()))
+      return "lease_lost";
+    ++report.dead;
+    return "dead";
+  }
+  if (!od::retry(conn, ev, backoff_seconds(ev.attempts), failure->what()))
+    return "lease_lost";
+  ++report.retried;
+  return "retry";
+}
+
+} // namespace
+
 dispatch_report dispatch(pqxx::connection_base& conn, const dispatch_config& cfg,
                          const persistence::outbox_selector& sel, const std::function<void()>& heartbeat,
                          const outcome_sink& count, int max_batches) {
-  namespace od = persistence::outbox_delivery;
   dispatch_report report;
   for (int batch = 0; batch < max_batches; ++batch) {
-    auto events = od::claim(conn, sel);
+    auto events = persistence::outbox_delivery::claim(conn, sel);
     for (const auto& ev : events) {
-      std::string outcome;
-      try {
-        switch (deliver(conn, cfg, ev)) {
-          case result::delivered:
-            ++report.delivered;
-            outcome = "delivered";
-            break;
-          case result::duplicate:
-            ++report.duplicates;
-            outcome = "duplicate";
-            break;
-          case result::skipped:
-            ++report.skipped;
-            outcome = "skipped";
-            break;
-        }
-        od::delivered(conn, ev.id);
-      } catch (const delivery_failure& f) {
-        if (f.permanent() || ev.attempts >= max_attempts(cfg, ev.kind)) {
-          od::dead(conn, ev.id, f.what());
-          ++report.dead;
-          outcome = "dead";
-        } else {
-          od::retry(conn, ev.id, backoff_seconds(ev.attempts), f.what());
-          ++report.retried;
-          outcome = "retry";
-        }
-      }
+      auto outcome = deliver_one(conn, cfg, ev, report);
       if (count)
         count(ev.kind, outcome);
     }

@@ -73,9 +73,11 @@ std::string build_message(const std::string& from, const std::string& message_id
   m += "Message-ID: " + message_id + "\r\n";
   m += "MIME-Version: 1.0\r\n";
   m += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
-  m += "--" + boundary + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+  m += "--" + boundary +
+       "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
   m += crlf(email.text);
-  m += "\r\n--" + boundary + "\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+  m += "\r\n--" + boundary +
+       "\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
   m += crlf(email.html);
   m += "\r\n--" + boundary + "--\r\n";
   return m;

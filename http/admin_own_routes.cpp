@@ -130,6 +130,12 @@ admin_handler end_route(env_ptr env) {
     if (!id)
       return reply(
           error_response(bhttp::status::not_found, "not_found", "no break-glass session with that id"));
+    // A token alone ends only its own session; ending someone else's takes
+    // the admin credentials.
+    if (who.token_only && who.break_glass_session != *id)
+      return reply(error_response(bhttp::status::forbidden, "break_glass_not_yours",
+                                  "a break-glass token can end only its own session; use the admin "
+                                  "credentials to end another"));
     persistence::break_glass_end req;
     auto call = call_for(env, ctx);
     req.origin = call.origin(who);

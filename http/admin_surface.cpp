@@ -166,11 +166,11 @@ void admin_surface::impl::with_token(const std::shared_ptr<const route_entry>& r
                                      admin_caller who, const std::string& token, responder reply) {
   auto call = make_call(*r, ctx);
   auto self = shared_from_this();
-  bool token_only = who.token_only;
-  auto refuse_token = [self, call, reply, token_only](const char* code, const char* message) {
-    if (token_only)
+  auto refuse_token = [self, call, reply, who](const char* code, const char* message) {
+    if (who.token_only)
       return self->refuse_login(call, reply, "invalid_token");
-    call.finish(reply, error_response(bhttp::status::forbidden, code, message), "forbidden");
+    // An authenticated admin's write refused for its token: audited.
+    call.audit_and_reply(who, error_response(bhttp::status::forbidden, code, message), reply, "forbidden");
   };
   if (token.size() > max_token_length || !token.starts_with("bg_"))
     return refuse_token("break_glass_invalid", "the break-glass token is not valid");
@@ -180,15 +180,15 @@ void admin_surface::impl::with_token(const std::shared_ptr<const route_entry>& r
   call.database(
       "admin.break_glass_use", caf::make_message(bg_use_atom::value, persistence::sha256_hex(token)),
       [self, r, saved, who, reply, call](persistence::break_glass_grant& grant) mutable {
-        if (who.token_only) {
-          self->throttle.success(call.client);
+        // A valid token does not clear this address's failed logins: holding
+        // one must not turn into unlimited guesses at the Basic password.
+        if (who.token_only)
           who.user = grant.started_by;
-        }
         who.break_glass_session = grant.session_id;
         who.break_glass_reason = std::move(grant.reason);
         self->run(r, saved, who, std::move(reply));
       },
-      [call, reply, refuse_token](caf::error& err) {
+      [call, reply, refuse_token, who](caf::error& err) {
         if (is(err, errc::unauthenticated))
           return refuse_token("break_glass_invalid", "the break-glass token is not valid");
         auto m = map_error(err);
@@ -198,6 +198,8 @@ void admin_surface::impl::with_token(const std::shared_ptr<const route_entry>& r
                {"route", call.route},
                {"client", call.client},
                {"request_id", call.request_id}});
+        if (m.status == bhttp::status::forbidden && !who.token_only)
+          return call.audit_and_reply(who, to_response(m), reply, "forbidden");
         call.finish(reply, to_response(m), m.status == bhttp::status::forbidden ? "forbidden" : "error");
       });
 }
@@ -208,7 +210,8 @@ void admin_surface::impl::run(const std::shared_ptr<const route_entry>& r, reque
   auto access = r->access;
   auto observed = reply.observed([call, who, access](response res, const responder& inner) {
     auto outcome = outcome_of(res);
-    if (access == admin_access::write)
+    // Every use of a break-glass token is audited, reads included.
+    if (access == admin_access::write || who.break_glass_session != 0)
       return call.audit_and_reply(who, std::move(res), inner, outcome);
     call.finish(inner, std::move(res), outcome);
   });

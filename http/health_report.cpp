@@ -154,8 +154,9 @@ std::string readiness_json(const readiness_report& r, const std::vector<check_re
   jobs["detail"] = r.jobs.detail;
   if (r.jobs.checked) {
     jobs["runner_heartbeat_age_seconds"] =
-        r.jobs.runner_age_seconds < 0 ? nlohmann::ordered_json(nullptr)
-                                      : nlohmann::ordered_json(std::round(r.jobs.runner_age_seconds * 10) / 10);
+        r.jobs.runner_age_seconds < 0
+            ? nlohmann::ordered_json(nullptr)
+            : nlohmann::ordered_json(std::round(r.jobs.runner_age_seconds * 10) / 10);
     jobs["heartbeat_ttl_seconds"] = r.jobs.ttl_seconds;
     jobs["stale"] = r.jobs.stale;
     jobs["failing"] = r.jobs.failing;

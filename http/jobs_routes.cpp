@@ -39,7 +39,8 @@ admin_handler status_route(config_ptr cfg) {
 admin_handler control_route(config_ptr cfg, const char* action) {
   return [cfg, action](request_context& ctx, const admin_caller&, responder reply) {
     auto name = std::string{param(ctx.params, "name")};
-    database(cfg, ctx, reply, "jobs.control", caf::make_message(jobs_control_atom::value, name, std::string{action}),
+    database(cfg, ctx, reply, "jobs.control",
+             caf::make_message(jobs_control_atom::value, name, std::string{action}),
              [cfg, name, reply](api_result& r) {
                if (cfg->poke)
                  cfg->poke(name);

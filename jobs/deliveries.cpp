@@ -31,7 +31,7 @@ job_result run_dispatch(job_context& ctx, persistence::outbox_selector sel) {
   auto count = [&ctx](const std::string& kind, const std::string& outcome) {
     if (ctx.metrics && ctx.metrics->outbox_events)
       ctx.metrics->outbox_events->Add({{"kind", kind}, {"outcome", outcome}}).Increment();
-    if (kind != "email" || !ctx.series || !ctx.series->email_sent)
+    if (kind != "email" || !ctx.series || !ctx.series->email_sent || outcome == "lease_lost")
       return;
     if (outcome == "delivered")
       ctx.series->email_sent->Increment();
@@ -56,9 +56,11 @@ job_result outbox_dispatch(job_context& ctx) {
 }
 
 job_result email_dlq(job_context& ctx) {
-  auto buried = persistence::outbox_delivery::bury_exhausted(ctx.conn, "email", ctx.settings.email_max_attempts);
+  auto buried =
+      persistence::outbox_delivery::bury_exhausted(ctx.conn, "email", ctx.settings.email_max_attempts);
   if (ctx.metrics && ctx.metrics->outbox_events && buried > 0)
-    ctx.metrics->outbox_events->Add({{"kind", "email"}, {"outcome", "dead"}}).Increment(static_cast<double>(buried));
+    ctx.metrics->outbox_events->Add({{"kind", "email"}, {"outcome", "dead"}})
+        .Increment(static_cast<double>(buried));
   auto r = run_dispatch(ctx, {{"retry"}, {"email"}});
   r.items += buried;
   r.summary += fmt::format("; {} exhausted moved to dead", buried);

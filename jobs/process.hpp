@@ -12,9 +12,9 @@
 namespace clean::jobs {
 
 struct process_result {
-  int exit_code = -1;     // -1: did not exit normally
+  int exit_code = -1; // -1: did not exit normally
   bool timed_out = false;
-  std::string error;      // could not start, or the last lines of stderr
+  std::string error; // could not start, or the last lines of stderr
 };
 
 process_result run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,

@@ -29,8 +29,8 @@ job_result counted(job_context& ctx, const persistence::job_work::queue_counts& 
 } // namespace
 
 job_result booking_reminders(job_context& ctx) {
-  auto c = persistence::job_work::queue_booking_reminders(ctx.conn, seconds_of(ctx.settings.booking_reminder_lead),
-                                                          batch);
+  auto c = persistence::job_work::queue_booking_reminders(
+      ctx.conn, seconds_of(ctx.settings.booking_reminder_lead), batch);
   return counted(ctx, c, "booking reminders");
 }
 

@@ -1,13 +1,14 @@
 #include "jobs/run.hpp"
 
+#include "persistence/connection.hpp"
 #include "persistence/job_state.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <pqxx/pqxx>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
-#include <pqxx/pqxx>
 
 #include <chrono>
 
@@ -56,6 +57,42 @@ void record_metrics(const job_context& ctx, const std::string& job, const run_re
   s->last_heartbeat->Set(unix_now());
 }
 
+/// Records how the run ended and releases the job's lock. After a broken
+/// connection the session (and with it the lock) is gone: the outcome is
+/// written through a fresh connection so status and /readyz still see it.
+void finish(const job_definition& def, job_context& ctx, run_report& report, int64_t ms) {
+  namespace store = persistence::job_store;
+  auto record = [&](pqxx::connection_base& conn) {
+    pqxx::nontransaction tx{conn};
+    if (report.outcome == run_report::status::success)
+      store::succeeded(tx, def.name, ms, report.result.items, report.result.summary);
+    else
+      store::failed(tx, def.name, ms, report.error);
+  };
+  if (!report.connection_broken) {
+    try {
+      record(ctx.conn);
+    } catch (const pqxx::broken_connection&) {
+      report.connection_broken = true;
+    } catch (const std::exception& e) {
+      log(spdlog::level::warn, "job_state_write_failed", "could not record job state",
+          {{"job", def.name}, {"step", "finish"}, {"error", e.what()}});
+    }
+  }
+  if (report.connection_broken) {
+    best_effort(def.name, "finish", [&] {
+      persistence::connect_options opts;
+      opts.application_name = "clean-service job " + def.name;
+      record(*persistence::connect(ctx.database_url, opts));
+    });
+    return;
+  }
+  best_effort(def.name, "unlock", [&] {
+    pqxx::nontransaction tx{ctx.conn};
+    store::unlock(tx, def.name);
+  });
+}
+
 } // namespace
 
 const char* to_string(run_report::status s) {
@@ -81,8 +118,8 @@ run_report run_job(const job_definition& def, job_context& ctx, const std::strin
       record_metrics(ctx, def.name, report);
       return report;
     }
-    store::started(tx, def.name, owner);
   }
+  // From here on the lock is held: finish() releases it on every path.
   // Heartbeats during the run reach the database at most once a second.
   auto outer = ctx.heartbeat;
   auto last_write = clock::now();
@@ -100,6 +137,10 @@ run_report run_job(const job_definition& def, job_context& ctx, const std::strin
   };
   auto start = clock::now();
   try {
+    {
+      pqxx::nontransaction tx{ctx.conn};
+      store::started(tx, def.name, owner);
+    }
     report.result = def.run(run_ctx);
     report.outcome = run_report::status::success;
   } catch (const job_failure& e) {
@@ -122,16 +163,7 @@ run_report run_job(const job_definition& def, job_context& ctx, const std::strin
   }
   report.seconds = std::chrono::duration<double>(clock::now() - start).count();
   auto ms = static_cast<int64_t>(report.seconds * 1000);
-  if (!report.connection_broken) {
-    best_effort(def.name, "finish", [&] {
-      pqxx::nontransaction tx{ctx.conn};
-      if (report.outcome == run_report::status::success)
-        store::succeeded(tx, def.name, ms, report.result.items, report.result.summary);
-      else
-        store::failed(tx, def.name, ms, report.error);
-      store::unlock(tx, def.name);
-    });
-  }
+  finish(def, ctx, report, ms);
   record_metrics(ctx, def.name, report);
   // Frequent jobs with nothing to do would flood the log: those are debug.
   auto quiet = report.result.items == 0 ? spdlog::level::debug : spdlog::level::info;

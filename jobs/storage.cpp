@@ -84,9 +84,9 @@ std::vector<std::string> libpq_environment(const std::string& database_url) {
     throw job_failure("backup", "DATABASE_URL cannot be parsed: " + message);
   }
   static const std::vector<std::pair<std::string, std::string>> names{
-      {"host", "PGHOST"},         {"hostaddr", "PGHOSTADDR"}, {"port", "PGPORT"},
-      {"user", "PGUSER"},         {"password", "PGPASSWORD"}, {"dbname", "PGDATABASE"},
-      {"sslmode", "PGSSLMODE"},   {"sslrootcert", "PGSSLROOTCERT"}, {"connect_timeout", "PGCONNECT_TIMEOUT"}};
+      {"host", "PGHOST"},       {"hostaddr", "PGHOSTADDR"},       {"port", "PGPORT"},
+      {"user", "PGUSER"},       {"password", "PGPASSWORD"},       {"dbname", "PGDATABASE"},
+      {"sslmode", "PGSSLMODE"}, {"sslrootcert", "PGSSLROOTCERT"}, {"connect_timeout", "PGCONNECT_TIMEOUT"}};
   std::vector<std::string> env;
   for (auto* o = opts.get(); o->keyword; ++o)
     for (const auto& [keyword, variable] : names)
@@ -132,8 +132,8 @@ job_result storage_janitor(job_context& ctx) {
   auto items = exports.removed + backups.removed + outbox + keys;
   return {items, fmt::format("removed {} exports, {} backups ({} bytes); pruned {} delivered outbox rows, {} "
                              "idempotency keys",
-                             exports.removed, backups.removed, exports.freed_bytes + backups.freed_bytes, outbox,
-                             keys)};
+                             exports.removed, backups.removed, exports.freed_bytes + backups.freed_bytes,
+                             outbox, keys)};
 }
 
 job_result backup(job_context& ctx) {
@@ -156,8 +156,8 @@ job_result backup(job_context& ctx) {
     }
   } guard{tmp, listing};
   auto env = libpq_environment(ctx.database_url);
-  auto dump = run_process({ctx.settings.pg_dump, "--format=custom", "--no-owner", "--file=" + tmp.string()}, env,
-                          "/dev/null", ctx.settings.backup_timeout, ctx.heartbeat);
+  auto dump = run_process({ctx.settings.pg_dump, "--format=custom", "--no-owner", "--file=" + tmp.string()},
+                          env, "/dev/null", ctx.settings.backup_timeout, ctx.heartbeat);
   if (dump.exit_code != 0)
     throw job_failure("backup", "pg_dump failed: " + dump.error);
   auto verify = run_process({ctx.settings.pg_restore, "--list", tmp.string()}, {}, listing.string(),
@@ -176,8 +176,8 @@ job_result backup(job_context& ctx) {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count()));
   report_storage(ctx, fs::path{ctx.settings.storage_dir});
-  return {1, fmt::format("wrote backups/{} ({} bytes, {} entries verified with pg_restore --list)", name, size,
-                         entries)};
+  return {1, fmt::format("wrote backups/{} ({} bytes, {} entries verified with pg_restore --list)", name,
+                         size, entries)};
 }
 
 } // namespace clean::jobs

@@ -14,10 +14,12 @@ using size = pqxx::row::size_type;
 constexpr const char* lock_sql = "SELECT pg_try_advisory_lock(4242, hashtext($1))";
 constexpr const char* unlock_sql = "SELECT pg_advisory_unlock(4242, hashtext($1))";
 
-constexpr const char* ensure_sql = "INSERT INTO job_state (name, next_run_at) VALUES ($1, micros_to_ts(NULLIF($2::bigint, 0))) "
-                                   "ON CONFLICT (name) DO NOTHING";
-constexpr const char* get_sql = "SELECT name, paused, ts_to_micros(next_run_at), ts_to_micros(last_success_at), "
-                                "ts_to_micros(created_at), consecutive_failures FROM job_state WHERE name = $1";
+constexpr const char* ensure_sql =
+    "INSERT INTO job_state (name, next_run_at) VALUES ($1, micros_to_ts(NULLIF($2::bigint, 0))) "
+    "ON CONFLICT (name) DO NOTHING";
+constexpr const char* get_sql =
+    "SELECT name, paused, ts_to_micros(next_run_at), ts_to_micros(last_success_at), "
+    "ts_to_micros(created_at), consecutive_failures FROM job_state WHERE name = $1";
 constexpr const char* claim_sql =
     "UPDATE job_state SET next_run_at = micros_to_ts($2) "
     "WHERE name = $1 AND NOT paused AND (next_run_at IS NULL OR next_run_at <= now()) RETURNING name";
@@ -42,7 +44,8 @@ constexpr const char* runner_sql =
     "INSERT INTO job_runners (instance, host, pid, started_at, last_heartbeat) "
     "VALUES ($1, $2, $3, micros_to_ts($4), now()) "
     "ON CONFLICT (instance) DO UPDATE SET last_heartbeat = now()";
-constexpr const char* prune_runners_sql = "DELETE FROM job_runners WHERE last_heartbeat < now() - interval '1 day'";
+constexpr const char* prune_runners_sql =
+    "DELETE FROM job_runners WHERE last_heartbeat < now() - interval '1 day'";
 constexpr const char* runners_sql =
     "SELECT instance, host, pid, ts_to_micros(started_at), ts_to_micros(last_heartbeat), "
     "extract(epoch FROM now() - last_heartbeat)::float8 FROM job_runners ORDER BY last_heartbeat DESC";
@@ -52,7 +55,11 @@ constexpr const char* status_sql =
     "ts_to_micros(last_success_at), last_duration_ms, last_outcome, last_summary, last_items, "
     "consecutive_failures, last_error, ts_to_micros(last_error_at), "
     "extract(epoch FROM now() - coalesce(last_success_at, created_at))::float8, "
-    "extract(epoch FROM now() - last_heartbeat)::float8 "
+    "extract(epoch FROM now() - last_heartbeat)::float8, "
+    // A run holds the job's session advisory lock (see lock_sql): it is
+    // released when the session ends, so a dead owner never looks running.
+    "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 4242 "
+    "AND l.objid = (hashtext(name)::bigint & 4294967295)::oid AND l.objsubid = 2) "
     "FROM job_state WHERE name = $1";
 
 nlohmann::json int_or_null(const pqxx::field& f) {
@@ -69,20 +76,24 @@ nlohmann::json job_json(const pqxx::row& r, const job_info& info, int64_t ttl_se
   using rows::text_or_null;
   using rows::time_or_null;
   bool paused = r[size{1}].as<bool>();
-  bool running = !r[size{3}].is_null();
+  bool heartbeat_stale = r[size{17}].is_null() || r[size{17}].as<double>() > static_cast<double>(ttl_seconds);
+  // A run whose owner died leaves running_since behind; only a held lock
+  // means a run is in progress.
+  bool running = !r[size{3}].is_null() && r[size{18}].as<bool>();
   nlohmann::json last_error = nullptr;
   if (!r[size{14}].is_null())
     last_error = {{"message", r[size{14}].as<std::string>()}, {"at", time_or_null(r[size{15}])}};
   auto since_success = r[size{16}].as<double>();
   bool overdue = !paused && info.overdue_after_seconds > 0 && since_success > info.overdue_after_seconds;
-  bool heartbeat_stale = r[size{17}].is_null() || r[size{17}].as<double>() > static_cast<double>(ttl_seconds);
   return {{"name", info.name},
           {"schedule", info.schedule},
-          {"state", paused ? "paused" : running ? "running" : "idle"},
+          {"state", paused    ? "paused"
+                    : running ? "running"
+                              : "idle"},
           {"paused", paused},
           {"running", running},
-          {"running_since", time_or_null(r[size{3}])},
-          {"running_owner", text_or_null(r[size{4}])},
+          {"running_since", running ? time_or_null(r[size{3}]) : nlohmann::json(nullptr)},
+          {"running_owner", running ? text_or_null(r[size{4}]) : nlohmann::json(nullptr)},
           {"next_run", time_or_null(r[size{2}])},
           {"last_heartbeat", time_or_null(r[size{5}])},
           {"heartbeat_stale", heartbeat_stale},
@@ -110,7 +121,7 @@ std::optional<job_row> get(pqxx::transaction_base& tx, const std::string& name) 
   if (res.empty())
     return std::nullopt;
   const auto& r = res[0];
-  return job_row{r[size{0}].as<std::string>(), r[size{1}].as<bool>(), micros_or_zero(r[size{2}]),
+  return job_row{r[size{0}].as<std::string>(), r[size{1}].as<bool>(),      micros_or_zero(r[size{2}]),
                  micros_or_zero(r[size{3}]),   micros_or_zero(r[size{4}]), r[size{5}].as<int>()};
 }
 
@@ -135,7 +146,8 @@ void succeeded(pqxx::transaction_base& tx, const std::string& name, int64_t dura
   tx.exec_params(succeeded_sql, name, duration_ms, items, summary);
 }
 
-void failed(pqxx::transaction_base& tx, const std::string& name, int64_t duration_ms, const std::string& error) {
+void failed(pqxx::transaction_base& tx, const std::string& name, int64_t duration_ms,
+            const std::string& error) {
   tx.exec_params(failed_sql, name, duration_ms, error.substr(0, 2000));
 }
 

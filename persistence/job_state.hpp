@@ -50,7 +50,8 @@ void started(pqxx::transaction_base& tx, const std::string& name, const std::str
 void heartbeat(pqxx::transaction_base& tx, const std::string& name);
 void succeeded(pqxx::transaction_base& tx, const std::string& name, int64_t duration_ms, int64_t items,
                const std::string& summary);
-void failed(pqxx::transaction_base& tx, const std::string& name, int64_t duration_ms, const std::string& error);
+void failed(pqxx::transaction_base& tx, const std::string& name, int64_t duration_ms,
+            const std::string& error);
 
 enum class change { done, unknown, paused };
 change set_paused(pqxx::transaction_base& tx, const std::string& name, bool paused);

@@ -21,7 +21,8 @@ constexpr const char* booking_reminders_sql =
     "  SELECT b.id, b.customer_id FROM bookings b"
     "  WHERE b.status = 'scheduled' AND b.scheduled_at > now()"
     "    AND b.scheduled_at <= now() + $1::float8 * interval '1 second'"
-    "    AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.dedupe_key = 'booking:' || b.id || ':reminder')"
+    "    AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.dedupe_key = 'booking:' || b.id || "
+    "':reminder')"
     "  ORDER BY b.scheduled_at, b.id LIMIT $2),"
     " ins AS (INSERT INTO outbox_events (kind, dedupe_key, payload)"
     "  SELECT 'email', 'booking:' || id || ':reminder', jsonb_build_object('template', 'booking_reminder',"
@@ -38,7 +39,8 @@ constexpr const char* invoice_reminders_sql =
     "  FROM candidates c WHERE i.id = c.id RETURNING i.id, i.booking_id, i.reminders_sent),"
     " ins AS (INSERT INTO outbox_events (kind, dedupe_key, payload)"
     "  SELECT 'email', 'invoice:' || id || ':reminder:' || reminders_sent, jsonb_build_object("
-    "    'template', 'invoice_reminder', 'invoice_id', id, 'booking_id', booking_id, 'reminder', reminders_sent)"
+    "    'template', 'invoice_reminder', 'invoice_id', id, 'booking_id', booking_id, 'reminder', "
+    "reminders_sent)"
     "  FROM bumped ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM bumped), (SELECT count(*) FROM ins)";
 
@@ -58,8 +60,9 @@ constexpr const char* nps_sql =
 constexpr const char* booking_columns =
     "b.id, ts_to_micros(b.scheduled_at), b.duration_minutes, b.address, b.price_cents, b.currency, b.status, "
     "c.name, c.email";
-const std::string booking_ctx_sql = std::string{"SELECT "} + booking_columns +
-                                    " FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = $1";
+const std::string booking_ctx_sql =
+    std::string{"SELECT "} + booking_columns +
+    " FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = $1";
 const std::string invoice_ctx_sql =
     std::string{"SELECT "} + booking_columns +
     ", i.id, i.amount_cents, i.currency, ts_to_micros(i.due_at), i.status, i.reminders_sent"
@@ -95,12 +98,9 @@ queue_counts run_counts(pqxx::connection_base& conn, const char* sql, double sec
 }
 
 nlohmann::json booking_part(const pqxx::row& r) {
-  return {{"id", r[size{0}].as<int64_t>()},
-          {"scheduled_at", rows::time_or_null(r[size{1}])},
-          {"duration_minutes", r[size{2}].as<int>()},
-          {"address", r[size{3}].as<std::string>()},
-          {"price_cents", r[size{4}].as<int64_t>()},
-          {"currency", r[size{5}].as<std::string>()},
+  return {{"id", r[size{0}].as<int64_t>()},           {"scheduled_at", rows::time_or_null(r[size{1}])},
+          {"duration_minutes", r[size{2}].as<int>()}, {"address", r[size{3}].as<std::string>()},
+          {"price_cents", r[size{4}].as<int64_t>()},  {"currency", r[size{5}].as<std::string>()},
           {"status", r[size{6}].as<std::string>()}};
 }
 
@@ -144,9 +144,12 @@ nlohmann::json email_context(pqxx::connection_base& conn, const nlohmann::json& 
     const auto& r = res[0];
     out["booking"] = booking_part(r);
     out["customer"] = customer_part(r);
-    out["invoice"] = {{"id", r[size{9}].as<int64_t>()},           {"amount_cents", r[size{10}].as<int64_t>()},
-                      {"currency", r[size{11}].as<std::string>()}, {"due_at", rows::time_or_null(r[size{12}])},
-                      {"status", r[size{13}].as<std::string>()},   {"reminders_sent", r[size{14}].as<int>()}};
+    out["invoice"] = {{"id", r[size{9}].as<int64_t>()},
+                      {"amount_cents", r[size{10}].as<int64_t>()},
+                      {"currency", r[size{11}].as<std::string>()},
+                      {"due_at", rows::time_or_null(r[size{12}])},
+                      {"status", r[size{13}].as<std::string>()},
+                      {"reminders_sent", r[size{14}].as<int>()}};
   } else if (auto booking = id_of(payload, "booking_id")) {
     auto res = tx.exec_params(booking_ctx_sql, booking);
     if (res.empty())
@@ -172,8 +175,8 @@ std::vector<std::vector<std::string>> invoice_export(pqxx::connection_base& conn
     else
       row.push_back(r[i].as<std::string>());
   }
-  return {{"invoice_id", "booking_id", "customer_id", "amount_cents", "currency", "status", "due_at", "created_at",
-           "stripe_payment_intent_id"},
+  return {{"invoice_id", "booking_id", "customer_id", "amount_cents", "currency", "status", "due_at",
+           "created_at", "stripe_payment_intent_id"},
           std::move(row)};
 }
 

@@ -37,14 +37,20 @@ constexpr const char* claim_sql =
     "WHERE id IN (SELECT id FROM outbox_events WHERE status = ANY($1::text[]) AND kind = ANY($2::text[]) "
     "AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, kind, dedupe_key, payload::text, attempts";
-constexpr const char* delivered_sql = "UPDATE outbox_events SET status = 'delivered', delivered_at = now(), "
-                                      "last_error = NULL WHERE id = $1";
-constexpr const char* retry_sql = "UPDATE outbox_events SET status = 'retry', last_error = $3, "
-                                  "next_attempt_at = now() + $2 * interval '1 second' WHERE id = $1";
-constexpr const char* dead_sql = "UPDATE outbox_events SET status = 'dead', last_error = $2 WHERE id = $1";
-constexpr const char* bury_sql =
-    "UPDATE outbox_events SET status = 'dead', last_error = coalesce(last_error, '') || ' (attempts exhausted)' "
-    "WHERE status = 'retry' AND kind = $1 AND attempts >= $2";
+// Outcomes are fenced by the claim: `attempts` grows with every claim, so a
+// worker whose lease ran out (and whose event was claimed again) changes
+// nothing when it finally reports.
+constexpr const char* fence = " WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'retry')";
+const std::string delivered_sql =
+    std::string{"UPDATE outbox_events SET status = 'delivered', delivered_at = now(), last_error = NULL"} +
+    fence;
+const std::string retry_sql = std::string{"UPDATE outbox_events SET status = 'retry', last_error = $4, "
+                                          "next_attempt_at = now() + $3 * interval '1 second'"} +
+                              fence;
+const std::string dead_sql = std::string{"UPDATE outbox_events SET status = 'dead', last_error = $3"} + fence;
+constexpr const char* bury_sql = "UPDATE outbox_events SET status = 'dead', last_error = "
+                                 "coalesce(last_error, '') || ' (attempts exhausted)' "
+                                 "WHERE status = 'retry' AND kind = $1 AND attempts >= $2";
 
 std::string array_literal(const std::vector<std::string>& xs) {
   std::string out = "{";
@@ -67,19 +73,21 @@ std::vector<claimed_event> claim(pqxx::connection_base& conn, const outbox_selec
   return out;
 }
 
-void delivered(pqxx::connection_base& conn, int64_t id) {
+bool delivered(pqxx::connection_base& conn, const claimed_event& ev) {
   pqxx::nontransaction tx{conn};
-  tx.exec_params(delivered_sql, id);
+  return tx.exec_params(delivered_sql, ev.id, ev.attempts).affected_rows() == 1;
 }
 
-void retry(pqxx::connection_base& conn, int64_t id, int64_t delay_seconds, const std::string& error) {
+bool retry(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_seconds,
+           const std::string& error) {
   pqxx::nontransaction tx{conn};
-  tx.exec_params(retry_sql, id, delay_seconds, error.substr(0, 2000));
+  return tx.exec_params(retry_sql, ev.id, ev.attempts, delay_seconds, error.substr(0, 2000))
+             .affected_rows() == 1;
 }
 
-void dead(pqxx::connection_base& conn, int64_t id, const std::string& error) {
+bool dead(pqxx::connection_base& conn, const claimed_event& ev, const std::string& error) {
   pqxx::nontransaction tx{conn};
-  tx.exec_params(dead_sql, id, error.substr(0, 2000));
+  return tx.exec_params(dead_sql, ev.id, ev.attempts, error.substr(0, 2000)).affected_rows() == 1;
 }
 
 int64_t bury_exhausted(pqxx::connection_base& conn, const std::string& kind, int max_attempts) {

@@ -53,9 +53,12 @@ struct outbox_selector {
 namespace outbox_delivery {
 /// Claims up to `limit` due events (FOR UPDATE SKIP LOCKED) and commits.
 std::vector<claimed_event> claim(pqxx::connection_base& conn, const outbox_selector& sel);
-void delivered(pqxx::connection_base& conn, int64_t id);
-void retry(pqxx::connection_base& conn, int64_t id, int64_t delay_seconds, const std::string& error);
-void dead(pqxx::connection_base& conn, int64_t id, const std::string& error);
+/// Outcomes of a claimed event. Each returns false when the claim was lost
+/// (the lease ran out and another worker claimed the event since).
+bool delivered(pqxx::connection_base& conn, const claimed_event& ev);
+bool retry(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_seconds,
+           const std::string& error);
+bool dead(pqxx::connection_base& conn, const claimed_event& ev, const std::string& error);
 /// Retry events of `kinds` at or past `max_attempts` are moved to dead.
 int64_t bury_exhausted(pqxx::connection_base& conn, const std::string& kind, int max_attempts);
 } // namespace outbox_delivery

@@ -23,6 +23,11 @@ std::optional<page_cursor> decode_cursor(const std::string& text) {
   auto i = std::from_chars(first + dot + 1, first + raw.size(), c.id);
   if (t.ec != std::errc{} || t.ptr != first + dot || i.ec != std::errc{} || i.ptr != first + raw.size())
     return std::nullopt;
+  // Only cursors this service could have issued: a forged time outside
+  // 1970..9999 would otherwise reach PostgreSQL as an out-of-range timestamp.
+  constexpr int64_t year_10000_micros = 253402300800LL * 1000000;
+  if (c.time < 0 || c.time >= year_10000_micros || c.id <= 0)
+    return std::nullopt;
   return c;
 }
 

@@ -1,11 +1,11 @@
 #include "supervision/application.hpp"
 
+#include "config/schedule.hpp"
 #include "config/settings.hpp"
 #include "http/admin_routes.hpp"
 #include "http/admin_surface.hpp"
-#include "http/jobs_routes.hpp"
-#include "config/schedule.hpp"
 #include "http/api_routes.hpp"
+#include "http/jobs_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
@@ -125,9 +125,13 @@ http::jobs_routes_config jobs_routes_config(const config::settings& s, const tre
     c.jobs.push_back({job.name, job.schedule, period, overdue});
   }
   c.heartbeat_ttl_seconds = s.jobs.heartbeat_ttl.count();
-  c.pool = [&actors] { return actors.db_pool(); };
+  c.pool = [&actors] {
+    return actors.db_pool();
+  };
   c.request_timeout = s.api_request_timeout;
-  c.poke = [&actors](const std::string& name) { actors.poke_job(name); };
+  c.poke = [&actors](const std::string& name) {
+    actors.poke_job(name);
+  };
   return c;
 }
 
@@ -156,7 +160,7 @@ int serve(const config::settings& settings, const char* version, serve_mode mode
     return 2;
   }
   signal_waiter signals;
-  telemetry::metrics_registry metrics{version};
+  telemetry::metrics_registry metrics{version, mode != serve_mode::http_only};
   auto exit_code = 0;
   {
     caf::actor_system_config cfg = actor_config(settings);
@@ -215,7 +219,9 @@ int serve(const config::settings& settings, const char* version, serve_mode mode
         {{"host", settings.host},
          {"port", static_cast<int64_t>(port)},
          {"env", settings.production() ? "production" : "development"},
-         {"mode", mode == serve_mode::all ? "all" : mode == serve_mode::http_only ? "http" : "jobs"},
+         {"mode", mode == serve_mode::all         ? "all"
+                  : mode == serve_mode::http_only ? "http"
+                                                  : "jobs"},
          {"database", persistence::redact(settings.database_url)},
          {"version", version}});
 

@@ -41,7 +41,8 @@ int list(const config::settings& s) {
   for (const auto& def : jobs::all_jobs()) {
     const auto* cfg = configured(s, def.name);
     std::printf("%-18s %-16s %-9s %s\n", def.name.c_str(), cfg ? cfg->schedule.c_str() : "?",
-                cfg && cfg->missed == config::missed_policy::skip ? "skip" : "catch_up", def.description.c_str());
+                cfg && cfg->missed == config::missed_policy::skip ? "skip" : "catch_up",
+                def.description.c_str());
   }
   return 0;
 }
@@ -73,8 +74,9 @@ int status(pqxx::connection& db, const config::settings& s, bool json) {
     return 0;
   }
   const auto& runner = st["runner"];
-  std::printf("jobs-runner: last heartbeat %s%s (%zu instance(s))\n\n", text(runner, "last_heartbeat").c_str(),
-              runner["stale"].get<bool>() ? " STALE" : "", runner["instances"].size());
+  std::printf("jobs-runner: last heartbeat %s%s (%zu instance(s))\n\n",
+              text(runner, "last_heartbeat").c_str(), runner["stale"].get<bool>() ? " STALE" : "",
+              runner["instances"].size());
   std::printf("%-18s %-8s %-9s %-24s %-24s %-8s %s\n", "JOB", "STATE", "FAILURES", "LAST SUCCESS", "NEXT RUN",
               "OVERDUE", "LAST ERROR");
   for (const auto& j : st["jobs"]) {
@@ -129,12 +131,14 @@ int run_jobs_command(const config::settings& settings, const config::invocation&
   try {
     persistence::connect_options opts;
     opts.application_name = "clean-service jobs";
+    opts.statement_timeout = settings.jobs.statement_timeout;
     auto db = persistence::connect(settings.database_url, opts);
     if (def)
       return run_once(*db, settings, *def);
     return status(*db, settings, call.json);
   } catch (const pqxx::undefined_table&) {
-    log(spdlog::level::err, "schema_missing", "the job tables do not exist; run `clean-service migrate` first");
+    log(spdlog::level::err, "schema_missing",
+        "the job tables do not exist; run `clean-service migrate` first");
     return 1;
   } catch (const std::exception& e) {
     log(spdlog::level::err, "jobs_command_failed", "jobs command failed",

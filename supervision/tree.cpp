@@ -172,7 +172,8 @@ std::string host_name() {
 }
 
 int64_t unix_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -199,7 +200,9 @@ std::vector<child_spec> jobs_children(const config::settings& settings, telemetr
   rc.health = directory->health;
   runner.start = [rc](caf::local_actor* parent, const supervised_context& ctx) mutable {
     auto& sys = parent->system();
-    rc.pool = [&sys] { return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name)); };
+    rc.pool = [&sys] {
+      return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
+    };
     return caf::actor_cast<caf::actor>(parent->spawn(jobs_runner, rc, ctx));
   };
   out.push_back(runner);
@@ -258,7 +261,8 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
 
 supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
                           std::shared_ptr<const std::atomic<bool>> draining,
-                          std::shared_ptr<tree_observer> observer, const std::shared_ptr<job_directory>& jobs) {
+                          std::shared_ptr<tree_observer> observer,
+                          const std::shared_ptr<job_directory>& jobs) {
   tree_options opts;
   opts.backoff = {settings.supervisor_backoff_min, settings.supervisor_backoff_max, 0.2, 30s};
   opts.observer = observer;
@@ -282,8 +286,8 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
       supervisor_child(
           subtree(opts, "root/http", true,
                   {health_child(settings, metrics, std::move(draining), jobs ? jobs->health : nullptr)})),
-      supervisor_child(
-          subtree(opts, "root/jobs", true, jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
+      supervisor_child(subtree(opts, "root/jobs", true,
+                               jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false, {})),
       supervisor_child(subtree(opts, "root/stripe", false, {})),
   };

@@ -55,7 +55,7 @@ const std::vector<double>& latency_buckets() {
   return buckets;
 }
 
-metrics_registry::metrics_registry(std::string version) :
+metrics_registry::metrics_registry(std::string version, bool with_jobs) :
     registry_(std::make_shared<prometheus::Registry>()), process_(std::make_shared<process_collector>()) {
   auto& r = *registry_;
   prometheus::BuildGauge()
@@ -105,7 +105,8 @@ metrics_registry::metrics_registry(std::string version) :
   register_db(r);
   register_api(r);
   register_admin(r);
-  register_jobs(r);
+  if (with_jobs)
+    register_jobs(r);
 }
 
 void metrics_registry::register_db(prometheus::Registry& r) {
@@ -188,16 +189,17 @@ void metrics_registry::register_admin(prometheus::Registry& r) {
 
 namespace {
 bool sends_email(const std::string& job) {
-  return job == "booking-reminders" || job == "invoice-reminders" || job == "nps-send" || job == "email-dlq" ||
-         job == "outbox-dispatch";
+  return job == "booking-reminders" || job == "invoice-reminders" || job == "nps-send" ||
+         job == "email-dlq" || job == "outbox-dispatch";
 }
 } // namespace
 
 void metrics_registry::register_jobs(prometheus::Registry& r) {
-  auto& heartbeat = prometheus::BuildGauge()
-                        .Name("job_last_heartbeat_timestamp")
-                        .Help("Unix time of the last heartbeat of each job and of the runner (job=\"jobs-runner\").")
-                        .Register(r);
+  auto& heartbeat =
+      prometheus::BuildGauge()
+          .Name("job_last_heartbeat_timestamp")
+          .Help("Unix time of the last heartbeat of each job and of the runner (job=\"jobs-runner\").")
+          .Register(r);
   auto& up = prometheus::BuildGauge()
                  .Name("job_runner_up")
                  .Help("1 while the job's actor (or the runner) is alive in this process.")
@@ -210,14 +212,13 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
                       .Name("job_overdue")
                       .Help("1 when the job has had no success for JOB_OVERDUE_FACTOR periods.")
                       .Register(r);
-  auto& runs = prometheus::BuildCounter()
-                   .Name("job_runs_total")
-                   .Help("Job runs by outcome: success, failure, skipped (slot taken or lock held elsewhere).")
-                   .Register(r);
-  auto& duration = prometheus::BuildHistogram()
-                       .Name("job_duration_seconds")
-                       .Help("Duration of job runs.")
-                       .Register(r);
+  auto& runs =
+      prometheus::BuildCounter()
+          .Name("job_runs_total")
+          .Help("Job runs by outcome: success, failure, skipped (slot taken or lock held elsewhere).")
+          .Register(r);
+  auto& duration =
+      prometheus::BuildHistogram().Name("job_duration_seconds").Help("Duration of job runs.").Register(r);
   auto& email = prometheus::BuildCounter()
                     .Name("email_jobs_total")
                     .Help("Emails handled by email-sending jobs: sent, skipped (duplicate or no longer "
@@ -242,8 +243,14 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
       s.runs_failure = &runs.Add({{"job", name}, {"outcome", "failure"}});
       s.runs_skipped = &runs.Add({{"job", name}, {"outcome", "skipped"}});
       s.duration = &duration.Add({{"job", name}}, duration_buckets);
+      // Every reason a job can fail with exists from the start, so the first
+      // failure is an increase() and not a new series.
       for (const char* reason : {"database", "exception"})
         jobs_.errors->Add({{"job", name}, {"reason", reason}});
+      if (name == "backup")
+        jobs_.errors->Add({{"job", name}, {"reason", "backup"}});
+      if (name == "backup" || name == "storage-janitor")
+        jobs_.errors->Add({{"job", name}, {"reason", "io"}});
     }
     if (sends_email(name)) {
       s.email_sent = &email.Add({{"job", name}, {"status", "sent"}});
@@ -257,26 +264,29 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
                              .Help("JOB_HEARTBEAT_TTL_SECONDS: a heartbeat older than this is stale.")
                              .Register(r)
                              .Add({});
-  jobs_.storage_used = &prometheus::BuildGauge()
-                            .Name("storage_used_bytes")
-                            .Help("Bytes of files under STORAGE_DIR (exports, backups), as of the last janitor run.")
-                            .Register(r)
-                            .Add({});
+  jobs_.storage_used =
+      &prometheus::BuildGauge()
+           .Name("storage_used_bytes")
+           .Help("Bytes of files under STORAGE_DIR (exports, backups), as of the last janitor run.")
+           .Register(r)
+           .Add({});
   jobs_.storage_free = &prometheus::BuildGauge()
                             .Name("storage_free_bytes")
                             .Help("Free bytes on the file system holding STORAGE_DIR.")
                             .Register(r)
                             .Add({});
-  jobs_.backup_last_success = &prometheus::BuildGauge()
-                                   .Name("backup_last_success_timestamp")
-                                   .Help("Unix time of the last verified backup (from the database at start).")
-                                   .Register(r)
-                                   .Add({});
-  jobs_.outbox_events = &prometheus::BuildCounter()
-                             .Name("outbox_events_total")
-                             .Help("Outbox deliveries by kind and outcome (delivered, duplicate, skipped, retry, "
-                                   "dead).")
-                             .Register(r);
+  jobs_.backup_last_success =
+      &prometheus::BuildGauge()
+           .Name("backup_last_success_timestamp")
+           .Help("Unix time of the last verified backup (from the database at start).")
+           .Register(r)
+           .Add({});
+  jobs_.outbox_events =
+      &prometheus::BuildCounter()
+           .Name("outbox_events_total")
+           .Help("Outbox deliveries by kind and outcome (delivered, duplicate, skipped, retry, "
+                 "dead).")
+           .Register(r);
 }
 
 const job_series* jobs_metrics::find(const std::string& job) const {

@@ -72,20 +72,20 @@ struct job_series {
   prometheus::Counter* runs_success = nullptr; // job_runs_total{outcome="success"}
   prometheus::Counter* runs_failure = nullptr;
   prometheus::Counter* runs_skipped = nullptr;
-  prometheus::Histogram* duration = nullptr;   // job_duration_seconds
-  prometheus::Counter* email_sent = nullptr;   // email_jobs_total{status="sent"} (email jobs only)
+  prometheus::Histogram* duration = nullptr; // job_duration_seconds
+  prometheus::Counter* email_sent = nullptr; // email_jobs_total{status="sent"} (email jobs only)
   prometheus::Counter* email_skipped = nullptr;
   prometheus::Counter* email_error = nullptr;
 };
 
 /// The jobs runner, its jobs, storage and backups, and outbox deliveries.
 struct jobs_metrics {
-  std::vector<std::pair<std::string, job_series>> jobs; // includes "jobs-runner"
-  prometheus::Family<prometheus::Counter>* errors = nullptr; // job_errors_total{job,reason}
-  prometheus::Gauge* heartbeat_ttl = nullptr;                // job_heartbeat_ttl_seconds
-  prometheus::Gauge* storage_used = nullptr;                 // storage_used_bytes
-  prometheus::Gauge* storage_free = nullptr;                 // storage_free_bytes
-  prometheus::Gauge* backup_last_success = nullptr;          // backup_last_success_timestamp
+  std::vector<std::pair<std::string, job_series>> jobs;             // includes "jobs-runner"
+  prometheus::Family<prometheus::Counter>* errors = nullptr;        // job_errors_total{job,reason}
+  prometheus::Gauge* heartbeat_ttl = nullptr;                       // job_heartbeat_ttl_seconds
+  prometheus::Gauge* storage_used = nullptr;                        // storage_used_bytes
+  prometheus::Gauge* storage_free = nullptr;                        // storage_free_bytes
+  prometheus::Gauge* backup_last_success = nullptr;                 // backup_last_success_timestamp
   prometheus::Family<prometheus::Counter>* outbox_events = nullptr; // outbox_events_total{kind,outcome}
 
   const job_series* find(const std::string& job) const;
@@ -96,7 +96,10 @@ struct jobs_metrics {
 /// allows, but passed down explicitly) plus process-level collectors.
 class metrics_registry {
 public:
-  explicit metrics_registry(std::string version);
+  /// `with_jobs`: register the jobs runner's series. An HTTP-only process
+  /// (`serve --no-jobs`) leaves them out, so it never exports a runner
+  /// heartbeat of 0 that would fire JobsRunnerStale or BackupStale.
+  explicit metrics_registry(std::string version, bool with_jobs = true);
   ~metrics_registry();
 
   metrics_registry(const metrics_registry&) = delete;

@@ -24,7 +24,10 @@ struct control {
   int spawned = 0;
   int stopped = 0;
   int tasks = 0;
-  std::atomic<int> cancels{0};
+  int cancels = 0;
+  bool cancel_may_finish = true; // false: cancels wait in `pending_cancels`
+  std::vector<std::function<void()>> pending_cancels;
+
   std::vector<caf::actor> conns;
 };
 
@@ -88,6 +91,15 @@ struct fixture : test_coordinator_fixture<> {
     cfg.reconnect_max = 400ms;
     cfg.start_connection = [this](caf::local_actor* p, uint64_t slot) {
       return p->spawn(fake_conn, slot, caf::actor_cast<caf::actor>(p), &ctl);
+    };
+    // Cancels run on the test's thread (the deterministic scheduler's), now
+    // or when the test lets them land.
+    cfg.run_cancel = [this](std::function<void()> cancel, std::function<void()> landed) {
+      cancel();
+      if (ctl.cancel_may_finish)
+        landed();
+      else
+        ctl.pending_cancels.push_back(std::move(landed));
     };
   }
 
@@ -216,14 +228,46 @@ CAF_TEST(a call past its deadline is answered and its query cancelled) {
   caf::error err;
   CAF_CHECK_EQUAL(fetch(a, &err), -1);
   CAF_CHECK(is(err, errc::deadline_exceeded));
-  // The cancel runs on its own thread (it is a blocking network call).
-  for (int i = 0; i < 100000 && ctl.cancels.load() == 0; ++i)
-    std::this_thread::yield();
-  CAF_CHECK_EQUAL(ctl.cancels.load(), 1);
-  // The late answer is dropped; the connection is reused.
+  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  // The late answer is dropped; the connection is reused once its cancel
+  // has landed.
   ctl.hold = false;
   release_all();
   CAF_CHECK_EQUAL(state().idle.size(), 2u);
+}
+
+CAF_TEST(a cancelled connection is not handed out before its cancel has landed) {
+  cfg.max_overflow = 0;
+  start();
+  ctl.hold = true;
+  ctl.cancel_may_finish = false;
+  auto a = ask(1, in(250ms));
+  sched.run();
+  tick(300ms);
+  caf::error err;
+  CAF_CHECK_EQUAL(fetch(a, &err), -1);
+  CAF_CHECK(is(err, errc::deadline_exceeded));
+  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  // The statement ends (cancelled or not) while the cancel is still on its
+  // way: the connection stays out of the pool, so the next caller cannot
+  // be hit by it.
+  ctl.hold = false;
+  release_all();
+  CAF_CHECK_EQUAL(state().idle.size(), 1u);
+  ctl.hold = true;
+  auto b = ask(2);
+  auto c = ask(3);
+  sched.run();
+  CAF_CHECK_EQUAL(ctl.tasks, 2); // a and b; c waits for the cancelled connection
+  CAF_CHECK_EQUAL(state().waiters.size(), 1u);
+  ctl.hold = false;
+  for (auto& landed : ctl.pending_cancels)
+    landed();
+  sched.run();
+  CAF_CHECK_EQUAL(ctl.tasks, 3);
+  release_all();
+  CAF_CHECK_EQUAL(fetch(b), 2);
+  CAF_CHECK_EQUAL(fetch(c), 3);
 }
 
 CAF_TEST(a connection that broke under a call is replaced and the call retried) {

@@ -58,12 +58,13 @@ CAF_TEST(cron expressions in UTC) {
 }
 
 CAF_TEST(day of month and weekday restricted together match either) {
-  auto s = parsed("0 0 1 * 1"); // the 1st, or any Monday
+  auto s = parsed("0 0 1 * 1");                  // the 1st, or any Monday
   CAF_CHECK_EQUAL(s.next_after(t0), 1795996800); // Monday 2026-11-30
 }
 
 CAF_TEST(bad schedules are rejected with an explanation) {
-  for (auto bad : {"", "5", "5x", "every", "every -5m", "0s", "61 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
-                   "* * * * 8", "*/0 * * * *", "1-x * * * *", "5-1 * * * *", "* * * *", "* * * * * *", "9999999d"})
+  for (auto bad :
+       {"", "5", "5x", "every", "every -5m", "0s", "61 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
+        "* * * * 8", "*/0 * * * *", "1-x * * * *", "5-1 * * * *", "* * * *", "* * * * * *", "9999999d"})
     CAF_CHECK_EQUAL(std::string{bad} + (rejected(bad) ? "" : " accepted"), std::string{bad});
 }

@@ -150,6 +150,18 @@ class ThrottleTest(unittest.TestCase):
             self.assertEqual(call(svc, "GET", "/v1/admin", headers=wrong)[0], 401)
         self.assertEqual(call(svc, "GET", "/v1/admin")[0], 200)
 
+    def test_a_valid_token_does_not_clear_failed_logins(self):
+        svc = start(ADMIN_AUTH_MAX_FAILURES=3, ADMIN_AUTH_LOCKOUT_SECONDS=30)
+        session = start_session(svc, reason="INC-13")
+        wrong = {"Authorization": basic_auth(password=WRONG_PASSWORD)}
+        alone = {"X-Break-Glass-Token": session["token"]}
+        for _ in range(2):
+            self.assertEqual(call(svc, "GET", "/v1/admin", headers=wrong)[0], 401)
+            self.assertEqual(call(svc, "GET", "/v1/admin", headers=alone)[0], 200)
+        # Token requests between the guesses did not reset them: the third locks out.
+        self.assertEqual(call(svc, "GET", "/v1/admin", headers=wrong)[0], 401)
+        self.assertEqual(call(svc, "GET", "/v1/admin", headers=wrong)[0], 429)
+
 
 class ReadOnlyAndBreakGlassTest(unittest.TestCase):
     @classmethod
@@ -288,6 +300,25 @@ class ReadOnlyAndBreakGlassTest(unittest.TestCase):
         status, _, body = call(self.svc, "POST", "/v1/admin/break-glass/start", {"reason": "extend"},
                                headers={"X-Break-Glass-Token": session["token"]})
         self.assertEqual((status, error_code(body)), (403, "basic_auth_required"))
+
+    def test_a_token_alone_is_audited_on_reads_and_ends_only_its_own_session(self):
+        mine = start_session(self.svc, reason="INC-12 mine")
+        other = start_session(self.svc, reason="INC-12 other")
+        alone = {"X-Break-Glass-Token": mine["token"]}
+        self.assertEqual(call(self.svc, "GET", "/v1/admin/supervisor", headers=alone)[0], 200)
+        actions = [r["action"] for r in self.audit(limit=50)["data"] if r["break_glass_session_id"] == mine["id"]]
+        self.assertIn("GET /v1/admin/supervisor", actions)
+        status, _, body = call(self.svc, "POST", "/v1/admin/break-glass/%d/end" % other["id"], headers=alone)
+        self.assertEqual((status, error_code(body)), (403, "break_glass_not_yours"))
+        status, _, body = call(self.svc, "POST", "/v1/admin/break-glass/%d/end" % mine["id"], headers=alone)
+        self.assertEqual((status, body["state"]), (200, "ended"))
+        self.assertEqual(call(self.svc, "POST", "/v1/admin/break-glass/%d/end" % other["id"])[0], 200)
+
+    def test_a_refused_token_on_a_write_is_audited(self):
+        status, _, body = self.crash(headers={"X-Break-Glass-Token": "bg_" + "C" * 43, "Authorization": basic_auth()})
+        self.assertEqual((status, error_code(body)), (403, "break_glass_invalid"))
+        row = self.audit(limit=1)["data"][0]
+        self.assertEqual((row["status"], row["outcome"], row["actor"]), (403, "forbidden", ADMIN_USER))
 
     def test_active_sessions_gauge_follows_the_database(self):
         session = start_session(self.svc, reason="INC-11")

@@ -2,6 +2,7 @@
 and error cases, API keys, idempotent retries, keyset pagination, and
 concurrent state changes."""
 
+import base64
 import concurrent.futures
 import json
 import re
@@ -344,6 +345,12 @@ class PaginationTest(unittest.TestCase):
         status, _, data = api.get("/v1/bookings?limit=0&cursor=garbage&from=yesterday")
         self.assertEqual(status, 422)
         self.assertEqual(fields_of(data), {"limit", "cursor", "from"})
+        # Well-formed but forged: a time PostgreSQL cannot hold is the
+        # client's mistake (422), not a database error (500).
+        forged = base64.urlsafe_b64encode(b"9223372036854775807.1").decode().rstrip("=")
+        for path in ("/v1/bookings?cursor=", "/v1/customers?cursor=", "/v1/invoices?cursor="):
+            status, _, data = api.get(path + forged)
+            self.assertEqual((status, fields_of(data)), (422, {"cursor"}), path)
 
 
 class MetricsTest(unittest.TestCase):

@@ -382,6 +382,51 @@ class RunnerTest(unittest.TestCase):
             q("UPDATE job_state SET paused = false WHERE name = 'backup'")
             svc.stop()
 
+    def test_running_state_follows_the_runs_lock_and_a_lost_connection_is_still_recorded(self):
+        slow = os.path.join(work, "slow-pg_dump")
+        with open(slow, "w") as f:
+            f.write('#!/bin/sh\nsleep 3\nexec pg_dump "$@"\n')
+        os.chmod(slow, 0o755)
+        q("UPDATE job_state SET paused = false, next_run_at = now() + interval '1 day' WHERE name = 'backup'")
+        svc = Service(pg.url, JOB_POLL_SECONDS="0.2", PG_DUMP_PATH=slow, **dirs("running")).start()
+        try:
+            def backup():
+                return {j["name"]: j for j in svc.get_json("/v1/admin/jobs/status")[2]["jobs"]}["backup"]
+            # What a dead owner left behind is not a run: nobody holds the lock.
+            q("UPDATE job_state SET running_since = now(), running_owner = 'gone:1' WHERE name = 'backup'")
+            self.assertEqual((backup()["state"], backup()["running"], backup()["running_owner"]), ("idle", False, None))
+            before = q("SELECT coalesce(ts_to_micros(last_finished_at), 0) FROM job_state WHERE name = 'backup'")
+            self.assertEqual(svc.request("POST", "/v1/admin/jobs/backup/run")[0], 202)
+            self.assertTrue(wait_until(lambda: backup()["running"], timeout=5))
+            self.assertEqual(backup()["state"], "running")
+            self.assertIsNotNone(backup()["running_owner"])
+            # The job's own connection dies mid-run: the run still ends recorded.
+            q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE application_name = 'clean-service job backup'")
+            finished = lambda: q("SELECT coalesce(ts_to_micros(last_finished_at), 0) FROM job_state "
+                                 "WHERE name = 'backup'") != before
+            self.assertTrue(wait_until(finished, timeout=15))
+            self.assertEqual(q("SELECT last_outcome, running_since IS NULL FROM job_state WHERE name = 'backup'"),
+                             "success|t")
+            self.assertFalse(backup()["running"])
+            # And the lock is free: the next run is not skipped.
+            self.assertEqual(run_once("backup", **dirs("running")).returncode, 0)
+        finally:
+            svc.stop()
+
+    def test_an_http_only_process_exports_no_runner_series(self):
+        svc = Service(pg.url, **dirs("http-only"))
+        svc.command = ["serve", "--no-jobs"]
+        svc.start()
+        try:
+            metrics = svc.get("/metrics")[2].decode()
+            for name in ("job_last_heartbeat_timestamp", "job_runner_up", "job_heartbeat_ttl_seconds",
+                         "backup_last_success_timestamp"):
+                self.assertNotIn(name, metrics)
+            self.assertEqual(svc.get("/readyz")[0], 200)
+        finally:
+            svc.stop()
+
     def test_hung_runner_makes_readyz_fail_until_it_is_restarted(self):
         svc = Service(pg.url, FAULT_INJECTION=1, JOB_HEARTBEAT_TTL_SECONDS=2, SUPERVISOR_BACKOFF_MIN_SECONDS=0.1,
                       **dirs("hung")).start()

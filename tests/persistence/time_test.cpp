@@ -50,4 +50,8 @@ CAF_TEST(cursors round trip and reject tampering) {
   CAF_CHECK(!decode_cursor("not a cursor!"));
   CAF_CHECK(!decode_cursor("MTIz")); // "123": no separator
   CAF_CHECK(!decode_cursor(text + "AAAA"));
+  // Well-formed but outside what PostgreSQL's timestamps hold, or no id.
+  CAF_CHECK(!decode_cursor(encode_cursor({INT64_MAX, 1})));
+  CAF_CHECK(!decode_cursor(encode_cursor({-1, 1})));
+  CAF_CHECK(!decode_cursor(encode_cursor({c.time, 0})));
 }
