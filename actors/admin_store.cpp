@@ -2,6 +2,7 @@
 
 #include "actors/interfaces.hpp"
 #include "persistence/admin.hpp"
+#include "persistence/dead_letters.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/nontransaction>
@@ -64,6 +65,8 @@ caf::behavior admin_store(pqxx::connection_base& conn) {
         pqxx::nontransaction tx{*c};
         db_gauge_sample out;
         out.break_glass_active = break_glass::count_open(tx);
+        out.outbox = dead_letters::depths(tx);
+        out.circuit_overrides = circuit_overrides::all(tx);
         return out;
       },
   };

@@ -15,7 +15,7 @@
 namespace clean {
 
 struct db_gauges_config {
-  std::chrono::milliseconds interval{15000};
+  std::chrono::milliseconds interval{5000};
   /// Budget of one sample (waiting for a connection included).
   std::chrono::milliseconds timeout{5000};
   /// The current pool (it may be restarting: then null).

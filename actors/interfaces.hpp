@@ -5,6 +5,7 @@
 
 #include "actors/jobs_health.hpp"
 #include "actors/supervised.hpp"
+#include "delivery/dispatch.hpp"
 #include "persistence/job_state.hpp"
 #include "persistence/records.hpp"
 
@@ -98,6 +99,35 @@ using runner_beat_atom = caf::atom_constant<caf::atom("run_beat")>;
 using jobs_status_atom = caf::atom_constant<caf::atom("jobs_stat")>;
 using jobs_control_atom = caf::atom_constant<caf::atom("jobs_ctl")>;
 
+// --- Email delivery ---------------------------------------------------------
+
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using circuits_atom = caf::atom_constant<caf::atom("circuits")>;
+using circuit_ctl_atom = caf::atom_constant<caf::atom("circ_ctl")>;
+/// To the email actor: (circuit_sync_atom, overrides) from the database.
+using circuit_sync_atom = caf::atom_constant<caf::atom("circ_sync")>;
+
+
+/// Owns the email provider adapter and its circuit breaker. Runs detached:
+/// a send blocks on the network (bounded by EMAIL_SEND_TIMEOUT_SECONDS).
+///   (send_atom, outbound_email)  -> email_send_result (deferred while open)
+///   (circuits_atom)              -> JSON array of breaker snapshots
+///   (circuit_ctl_atom, action, actor) -> JSON snapshot after the change;
+///     action: force-open | force-closed | reset
+using email_actor = caf::typed_actor<
+    caf::replies_to<send_atom, delivery::outbound_email>::with<delivery::email_send_result>,
+    caf::replies_to<circuits_atom>::with<std::string>,
+    caf::replies_to<circuit_ctl_atom, std::string, std::string>::with<std::string>,
+    caf::reacts_to<circuit_sync_atom, std::vector<persistence::circuit_override>>, caf::reacts_to<beat_atom>,
+    caf::reacts_to<tick_atom>>;
+
+// Dead letters and circuit overrides (handled by `outbox_store`).
+using dlq_list_atom = caf::atom_constant<caf::atom("dlq_list")>;
+using dlq_replay_atom = caf::atom_constant<caf::atom("dlq_replay")>;
+using dlq_bulk_atom = caf::atom_constant<caf::atom("dlq_bulk")>;
+using queues_atom = caf::atom_constant<caf::atom("queues")>;
+using circuit_set_atom = caf::atom_constant<caf::atom("circ_set")>;
+
 /// Work for the database pool: `payload` is run by a pooled connection's
 /// handlers (e.g. `(get_atom, resource, id)`), whose answer comes back to
 /// the caller as the response. `op` names it in `db_query_duration_seconds`.
@@ -143,6 +173,14 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (jobs_status_atom, std::vector<job_info>, int64_t ttl_seconds) -> api_result
 ///   (jobs_control_atom, std::string name, std::string action)      -> api_result
 ///     action: run | pause | resume; unknown job: not_found; run while paused: conflict
+///
+/// Dead-letter payloads (handled by `outbox_store`, answered with api_result):
+///   (dlq_list_atom, dead_letter_query)
+///   (dlq_replay_atom, int64_t id, std::string kind ("" any), std::string actor)
+///     not dead: conflict (not_dead); unknown or other kind: not_found
+///   (dlq_bulk_atom, dead_letter_bulk)
+///   (queues_atom)
+///   (circuit_set_atom, circuit_override)   state "" clears the override
 using db_pool_actor = caf::actor;
 
 } // namespace clean
@@ -164,3 +202,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::admin_audit_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::audit_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::db_gauge_sample)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::job_store::job_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::delivery::outbound_email)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_bulk)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::circuit_override)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::circuit_override>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::delivery::email_send_result)

@@ -1,5 +1,6 @@
 #include "actors/job.hpp"
 
+#include "actors/email.hpp"
 #include "actors/interfaces.hpp"
 
 #include "jobs/run.hpp"
@@ -127,7 +128,9 @@ void run(job_actor_pointer self) {
                         st.config.public_base_url,
                         [self] { alive(self); },
                         st.config.metrics,
-                        series_of(st)};
+                        series_of(st),
+                        st.send_email,
+                        st.config.delivery};
   auto report = jobs::run_job(*def, ctx, st.config.owner);
   if (report.connection_broken)
     st.conn.reset();
@@ -193,6 +196,7 @@ caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised
     return {};
   }
   supervise(self, st.supervision);
+  st.send_email = email_sender_for(self->system(), st.config.email_timeout);
   if (auto* s = series_of(st)) {
     s->up->Set(1);
     self->attach_functor([s](const caf::error&) { s->up->Set(0); });

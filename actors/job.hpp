@@ -10,6 +10,7 @@
 #include "actors/supervised.hpp"
 #include "config/schedule.hpp"
 #include "config/settings.hpp"
+#include "delivery/dispatch.hpp"
 #include "persistence/connection.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -20,7 +21,8 @@
 
 namespace clean::telemetry {
 struct jobs_metrics;
-}
+struct delivery_metrics;
+} // namespace clean::telemetry
 
 namespace clean {
 
@@ -35,7 +37,10 @@ struct job_actor_config {
   /// Who runs it, in job_state.running_owner: "host:pid".
   std::string owner;
   const telemetry::jobs_metrics* metrics = nullptr;
+  const telemetry::delivery_metrics* delivery = nullptr;
   std::shared_ptr<jobs_health> health;
+  /// Longest wait for the email actor's answer to one send.
+  std::chrono::milliseconds email_timeout{65000};
 };
 
 struct job_actor_state {
@@ -47,6 +52,7 @@ struct job_actor_state {
   std::optional<clean::config::schedule> schedule;
   std::unique_ptr<pqxx::connection> conn;
   bool missed_checked = false;
+  delivery::email_sender send_email;
 };
 
 using job_actor_pointer = caf::stateful_actor<job_actor_state, instrumented<caf::event_based_actor>>*;

@@ -236,6 +236,52 @@ void read_admin(reader& r, settings& s) {
   r.whole_seconds("ADMIN_AUTH_LOCKOUT_SECONDS", s.admin_auth_lockout, 1, 86400);
 }
 
+void read_breaker(reader& r, const std::string& prefix, breaker_settings& b) {
+  auto name = [&](const char* suffix) { return prefix + suffix; };
+  r.integer(name("_BREAKER_WINDOW").c_str(), b.window, 1, 10000);
+  r.integer(name("_BREAKER_MIN_CALLS").c_str(), b.minimum_calls, 1, 10000);
+  r.integer(name("_BREAKER_FAILURE_RATE_PERCENT").c_str(), b.failure_rate_percent, 1, 100);
+  r.seconds(name("_BREAKER_OPEN_SECONDS").c_str(), b.open_for, 0.01, 86400);
+  r.integer(name("_BREAKER_HALF_OPEN_CALLS").c_str(), b.half_open_calls, 1, 1000);
+  r.seconds(name("_BREAKER_HALF_OPEN_MAX_SECONDS").c_str(), b.half_open_max, 0.01, 86400);
+  if (b.minimum_calls > b.window)
+    r.fail(name("_BREAKER_MIN_CALLS").c_str(), std::to_string(b.minimum_calls),
+           "at most " + prefix + "_BREAKER_WINDOW (" + std::to_string(b.window) + ")");
+}
+
+void read_email(reader& r, settings& s) {
+  auto& e = s.email;
+  r.choice("EMAIL_ADAPTER", e.adapter,
+           {{"file", email_adapter::file}, {"smtp", email_adapter::smtp}, {"sendgrid", email_adapter::sendgrid}});
+  if (auto v = r.raw("SMTP_URL")) {
+    if (v->starts_with("smtp://") || v->starts_with("smtps://"))
+      e.smtp_url = *v;
+    else
+      r.fail("SMTP_URL", "<redacted>", "smtp://host[:port] or smtps://host[:port]");
+  }
+  if (auto v = r.raw("SMTP_USERNAME"))
+    e.smtp_username = *v;
+  if (auto v = r.raw("SMTP_PASSWORD"))
+    e.smtp_password = *v;
+  r.choice("SMTP_STARTTLS", e.starttls,
+           {{"off", smtp_tls::off}, {"opportunistic", smtp_tls::opportunistic}, {"required", smtp_tls::required}});
+  r.seconds("SMTP_CONNECT_TIMEOUT_SECONDS", e.smtp_connect_timeout, 0.1, 600);
+  r.seconds("EMAIL_SEND_TIMEOUT_SECONDS", e.send_timeout, 0.1, 600);
+  if (auto v = r.raw("SENDGRID_API_KEY"))
+    e.sendgrid_api_key = *v;
+  if (auto v = r.raw("SENDGRID_BASE_URL")) {
+    if (v->starts_with("http://") || v->starts_with("https://"))
+      e.sendgrid_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
+    else
+      r.fail("SENDGRID_BASE_URL", *v, "an http:// or https:// URL");
+  }
+  if (e.adapter == email_adapter::smtp && e.smtp_url.empty())
+    r.fail("SMTP_URL", "", "to be set when EMAIL_ADAPTER=smtp (smtp://host:port or smtps://host:port)");
+  if (e.adapter == email_adapter::sendgrid && e.sendgrid_api_key.empty())
+    r.fail("SENDGRID_API_KEY", "", "to be set when EMAIL_ADAPTER=sendgrid");
+  read_breaker(r, "EMAIL", e.breaker);
+}
+
 } // namespace
 
 parse_result parse_settings(const environment& env) {
@@ -294,6 +340,7 @@ parse_result parse_settings(const environment& env) {
 
   read_admin(r, s);
   read_jobs(r, s.jobs);
+  read_email(r, s);
   if (auto v = r.raw("PUBLIC_BASE_URL")) {
     if (v->starts_with("http://") || v->starts_with("https://"))
       s.public_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
@@ -401,6 +448,20 @@ const std::vector<variable_doc>& documented_variables() {
       {"OUTBOX_RETENTION_DAYS", "30", "delivered outbox rows older than this are deleted"},
       {"EMAIL_FILE_DIR", "var/mail", "where the file email adapter writes .eml files"},
       {"EMAIL_FROM", "clean-service <no-reply@localhost>", "From: of outgoing email"},
+      {"EMAIL_ADAPTER", "file", "file (.eml files under EMAIL_FILE_DIR) | smtp | sendgrid"},
+      {"SMTP_URL", "(none)", "smtp://host:port or smtps://host:port (EMAIL_ADAPTER=smtp)"},
+      {"SMTP_USERNAME / SMTP_PASSWORD", "(none)", "SMTP AUTH credentials (never logged)"},
+      {"SMTP_STARTTLS", "opportunistic", "off | opportunistic (when offered) | required, for smtp:// URLs"},
+      {"SMTP_CONNECT_TIMEOUT_SECONDS", "10", "TCP/TLS connect limit of one SMTP or SendGrid call"},
+      {"EMAIL_SEND_TIMEOUT_SECONDS", "30", "whole-call limit of one send (a stalled server is a timeout)"},
+      {"SENDGRID_API_KEY", "(none)", "API key for EMAIL_ADAPTER=sendgrid (never logged)"},
+      {"SENDGRID_BASE_URL", "https://api.sendgrid.com", "SendGrid API base (tests point it at a local server)"},
+      {"EMAIL_BREAKER_WINDOW", "20", "email circuit breaker: calls in the sliding window"},
+      {"EMAIL_BREAKER_MIN_CALLS", "5", "calls in the window before the breaker may open"},
+      {"EMAIL_BREAKER_FAILURE_RATE_PERCENT", "50", "failure share of the window that opens the breaker"},
+      {"EMAIL_BREAKER_OPEN_SECONDS", "30", "how long the breaker stays open before trial calls"},
+      {"EMAIL_BREAKER_HALF_OPEN_CALLS", "3", "trial calls while half-open"},
+      {"EMAIL_BREAKER_HALF_OPEN_MAX_SECONDS", "60", "longest stay half-open before deciding on the trials seen"},
       {"PG_DUMP_PATH", "pg_dump", "pg_dump used by the backup job"},
       {"PG_RESTORE_PATH", "pg_restore", "pg_restore used to verify backups"},
       {"BACKUP_TIMEOUT_SECONDS", "1800", "a backup taking longer is killed and counted as failed"},

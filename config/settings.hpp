@@ -48,6 +48,39 @@ struct jobs_settings {
   std::chrono::seconds backup_timeout{1800};
 };
 
+/// A circuit breaker's tuning (see actors/circuit_breaker.hpp).
+struct breaker_settings {
+  /// The last this many calls decide the failure rate.
+  int window = 20;
+  /// No opening before this many calls are in the window.
+  int minimum_calls = 5;
+  /// Opens when this share of the window failed (percent).
+  int failure_rate_percent = 50;
+  std::chrono::milliseconds open_for{30000};
+  /// Trial calls let through while half-open.
+  int half_open_calls = 3;
+  /// Longest stay in half-open: a sparse trickle of calls must not keep a
+  /// breaker undecided.
+  std::chrono::milliseconds half_open_max{60000};
+};
+
+enum class email_adapter { file, smtp, sendgrid };
+enum class smtp_tls { off, opportunistic, required };
+
+/// How email leaves the service (EMAIL_ADAPTER and its variables).
+struct email_settings {
+  email_adapter adapter = email_adapter::file;
+  std::string smtp_url;       // smtp://host:port or smtps://host:port
+  std::string smtp_username;  // optional; never logged
+  std::string smtp_password;  // secret; never logged
+  smtp_tls starttls = smtp_tls::opportunistic;
+  std::chrono::milliseconds smtp_connect_timeout{10000};
+  std::chrono::milliseconds send_timeout{30000};
+  std::string sendgrid_api_key; // secret; never logged
+  std::string sendgrid_base_url = "https://api.sendgrid.com";
+  breaker_settings breaker;
+};
+
 /// The jobs there are, with their default schedule and missed-run policy.
 const std::vector<job_config>& job_catalogue();
 enum class log_format { json, text };
@@ -106,6 +139,7 @@ struct settings {
   std::chrono::seconds admin_auth_lockout{300};
 
   jobs_settings jobs;
+  email_settings email;
   /// Base of links the service sends out (the NPS survey link).
   std::string public_base_url = "http://127.0.0.1:8080";
 

@@ -16,7 +16,13 @@ namespace clean::delivery {
 
 namespace {
 
-enum class result { delivered, duplicate, skipped };
+enum class result { delivered, duplicate, skipped, deferred };
+
+/// What deliver() found, with how long to wait when deferred.
+struct delivery {
+  result r = result::delivered;
+  std::chrono::milliseconds defer_for{0};
+};
 
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\r\n") == std::string::npos)
@@ -30,8 +36,8 @@ std::string csv_field(const std::string& v) {
   return out + "\"";
 }
 
-result deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
-                     const persistence::claimed_event& ev, const nlohmann::json& payload) {
+delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
+                       const persistence::claimed_event& ev, const nlohmann::json& payload) {
   auto name = payload.value("template", std::string{});
   nlohmann::json ctx;
   try {
@@ -46,19 +52,45 @@ result deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
     throw delivery_failure(true, "template error (" + name + "): " + e.what());
   }
   if (!email)
-    return result::skipped;
+    return {result::skipped};
   if (email->to_address.find('@') == std::string::npos)
     throw delivery_failure(true, "bad address: '" + email->to_address + "'");
-  auto id = message_id_for(ev.dedupe_key);
+  if (!cfg.send_email)
+    return {result::deferred, std::chrono::seconds{30}};
+  outbound_email out;
+  out.message_id = message_id_for(ev.dedupe_key);
+  out.template_name = name;
+  out.from_header = cfg.email_from;
+  out.from_address = address_of(cfg.email_from);
+  out.to_name = email->to_name;
+  out.to_address = email->to_address;
+  out.subject = email->subject;
+  out.text = email->text;
+  out.html = email->html;
   auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  bool fresh = deliver_to_file(cfg.email_file_dir, id, build_message(cfg.email_from, id, *email, now));
-  return fresh ? result::delivered : result::duplicate;
+  out.mime = build_message(cfg.email_from, out.message_id, *email, now);
+  auto sent = cfg.send_email(out);
+  if (sent.deferred)
+    return {result::deferred, sent.retry_after};
+  switch (sent.outcome.status) {
+    case send_status::sent:
+      return {result::delivered};
+    case send_status::duplicate:
+      return {result::duplicate};
+    case send_status::rejected:
+      throw delivery_failure(true, "rejected by the email provider: " + sent.outcome.detail);
+    case send_status::failed:
+    case send_status::timeout:
+      break;
+  }
+  throw delivery_failure(false, std::string{"email provider "} + to_string(sent.outcome.status) + ": " +
+                                    sent.outcome.detail);
 }
 
-result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
-                      const nlohmann::json& payload) {
+delivery deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
+                        const nlohmann::json& payload) {
   auto scope = payload.value("scope", std::string{});
   auto format = payload.value("format", std::string{"csv"});
   if (scope != "invoice" || !payload.contains("invoice_id") || (format != "csv" && format != "json"))
@@ -85,12 +117,11 @@ result deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
   }
   write_file_atomically(cfg.storage_dir + "/exports", "invoice-" + std::to_string(id) + "." + format, content,
                         write_mode::replace);
-  return result::delivered;
+  return {result::delivered};
 }
 
-result deliver(pqxx::connection_base& conn, const dispatch_config& cfg,
-               const persistence::claimed_event& ev) {
-  auto payload = nlohmann::json::parse(ev.payload, nullptr, false);
+delivery deliver(pqxx::connection_base& conn, const dispatch_config& cfg, const persistence::claimed_event& ev,
+                 const nlohmann::json& payload) {
   if (!payload.is_object())
     throw delivery_failure(true, "payload is not a JSON object");
   if (ev.kind == "email")
@@ -116,29 +147,51 @@ int64_t backoff_seconds(int attempts) {
 
 namespace {
 
+/// The bounded `template` label of an email event ("unknown" otherwise).
+std::string template_of(const persistence::claimed_event& ev, const nlohmann::json& payload) {
+  static const char* known[] = {"booking_confirmation", "booking_reminder", "booking_completed",
+                                "booking_cancelled",    "invoice_issued",   "invoice_reminder",
+                                "nps_survey"};
+  if (ev.kind != "email" || !payload.is_object())
+    return "";
+  auto name = payload.value("template", std::string{});
+  for (const char* k : known)
+    if (name == k)
+      return name;
+  return "unknown";
+}
+
 /// Delivers one claimed event and records the outcome. Only a lost database
 /// connection escapes (it fails the run); anything else about this event
 /// is its own failure, so one bad event cannot stall the rest of a batch.
 std::string deliver_one(pqxx::connection_base& conn, const dispatch_config& cfg,
-                        const persistence::claimed_event& ev, dispatch_report& report) {
+                        const persistence::claimed_event& ev, const nlohmann::json& payload,
+                        dispatch_report& report) {
   namespace od = persistence::outbox_delivery;
   std::optional<delivery_failure> failure;
   try {
-    auto r = deliver(conn, cfg, ev);
+    auto d = deliver(conn, cfg, ev, payload);
+    if (d.r == result::deferred) {
+      auto seconds = std::max<int64_t>(1, (d.defer_for.count() + 999) / 1000);
+      if (!od::defer(conn, ev, seconds))
+        return "lease_lost";
+      ++report.deferred;
+      report.defer_seconds = seconds;
+      return "deferred";
+    }
     if (!od::delivered(conn, ev))
       return "lease_lost";
-    switch (r) {
-      case result::delivered:
-        ++report.delivered;
-        return "delivered";
+    switch (d.r) {
       case result::duplicate:
         ++report.duplicates;
         return "duplicate";
       case result::skipped:
         ++report.skipped;
         return "skipped";
+      default:
+        ++report.delivered;
+        return "delivered";
     }
-    return "delivered";
   } catch (const pqxx::broken_connection&) {
     throw;
   } catch (const delivery_failure& f) {
@@ -165,17 +218,30 @@ std::string deliver_one(pqxx::connection_base& conn, const dispatch_config& cfg,
 dispatch_report dispatch(pqxx::connection_base& conn, const dispatch_config& cfg,
                          const persistence::outbox_selector& sel, const std::function<void()>& heartbeat,
                          const outcome_sink& count, int max_batches) {
+  namespace od = persistence::outbox_delivery;
   dispatch_report report;
   for (int batch = 0; batch < max_batches; ++batch) {
-    auto events = persistence::outbox_delivery::claim(conn, sel);
+    auto events = od::claim(conn, sel);
+    bool breaker_open = false;
     for (const auto& ev : events) {
-      auto outcome = deliver_one(conn, cfg, ev, report);
+      auto payload = nlohmann::json::parse(ev.payload, nullptr, false);
+      auto tmpl = template_of(ev, payload);
+      std::string outcome;
+      if (breaker_open && ev.kind == "email") {
+        // The provider is known to be down: the rest of the batch waits
+        // with it instead of each asking the breaker.
+        outcome = od::defer(conn, ev, report.defer_seconds) ? "deferred" : "lease_lost";
+        report.deferred += outcome == "deferred";
+      } else {
+        outcome = deliver_one(conn, cfg, ev, payload, report);
+        breaker_open = outcome == "deferred";
+      }
       if (count)
-        count(ev.kind, outcome);
+        count(ev.kind, outcome, tmpl);
     }
     if (heartbeat)
       heartbeat();
-    if (static_cast<int>(events.size()) < sel.limit)
+    if (static_cast<int>(events.size()) < sel.limit || breaker_open)
       break;
   }
   return report;

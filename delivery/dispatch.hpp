@@ -1,14 +1,16 @@
 #pragma once
 
 // Delivers due outbox events: claims a batch (FOR UPDATE SKIP LOCKED, with
-// a lease), delivers each — email through the file adapter, exports as
-// files under STORAGE_DIR/exports — and records delivered / retry (with
-// exponential backoff and jitter) / dead. Used by the outbox-dispatch and
-// email-dlq jobs.
+// a lease), delivers each — email through `send_email` (the email actor and
+// its breaker), exports as files under STORAGE_DIR/exports — and records
+// delivered / retry (exponential backoff with jitter) / dead / deferred.
+// Used by the outbox-dispatch and email-dlq jobs.
 
+#include "delivery/mail_adapters.hpp"
 #include "delivery/templates.hpp"
 #include "persistence/outbox.hpp"
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -18,7 +20,20 @@ class connection_base;
 
 namespace clean::delivery {
 
+/// What became of one send: the provider's outcome, or deferred (the
+/// breaker is open or the sender is restarting) — then nothing was tried
+/// and no attempt is used up.
+struct email_send_result {
+  send_outcome outcome;
+  bool deferred = false;
+  std::chrono::milliseconds retry_after{0};
+};
+
+using email_sender = std::function<email_send_result(const outbound_email&)>;
+
 struct dispatch_config {
+  /// Sends one email. Unset: email events are deferred (nothing can send).
+  email_sender send_email;
   std::string email_file_dir = "var/mail";
   std::string email_from = "clean-service <no-reply@localhost>";
   std::string storage_dir = "var/storage";
@@ -33,11 +48,15 @@ struct dispatch_report {
   int64_t skipped = 0;    // no longer applicable (e.g. reminder of a cancelled booking)
   int64_t retried = 0;
   int64_t dead = 0;
+  int64_t deferred = 0; // breaker open: put back untouched, no attempt used
+  int64_t defer_seconds = 1; // the wait the last deferral asked for
   int64_t handled() const { return delivered + duplicates + skipped + retried + dead; }
 };
 
-/// Called once per event with its kind and outcome (for metrics).
-using outcome_sink = std::function<void(const std::string& kind, const std::string& outcome)>;
+/// Called once per event with its kind, outcome (delivered, duplicate,
+/// skipped, retry, dead, deferred, lease_lost) and, for email, its template.
+using outcome_sink =
+    std::function<void(const std::string& kind, const std::string& outcome, const std::string& template_name)>;
 
 /// Delivers due events matching `sel` in batches until none are left (at
 /// most `max_batches`); `heartbeat` runs between batches.

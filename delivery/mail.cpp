@@ -35,6 +35,21 @@ std::string header_text(const std::string& value) {
   return value;
 }
 
+/// A display name as an RFC 5322 phrase: encoded when not ASCII, quoted
+/// when it holds specials ("Grace <Hopper> & Co" must not read as an address).
+std::string display_name(const std::string& name) {
+  auto encoded = header_text(name);
+  if (encoded != name || name.find_first_of("()<>[]:;@\\,.\"") == std::string::npos)
+    return encoded;
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\')
+      out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
 std::string rfc2822_date(int64_t unix_time) {
   std::time_t t = static_cast<std::time_t>(unix_time);
   std::tm tm{};
@@ -67,7 +82,7 @@ std::string build_message(const std::string& from, const std::string& message_id
   auto boundary = "=_" + persistence::sha256_hex(message_id).substr(0, 24);
   std::string m;
   m += "From: " + from + "\r\n";
-  m += "To: " + header_text(email.to_name) + " <" + email.to_address + ">\r\n";
+  m += "To: " + display_name(email.to_name) + " <" + email.to_address + ">\r\n";
   m += "Subject: " + header_text(email.subject) + "\r\n";
   m += "Date: " + rfc2822_date(unix_time) + "\r\n";
   m += "Message-ID: " + message_id + "\r\n";

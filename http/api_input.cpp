@@ -331,6 +331,84 @@ validated<persistence::audit_query> parse_audit_query(std::string_view query) {
   return out;
 }
 
+namespace {
+
+bool known_kind(const std::string& kind) {
+  for (const char* k : {"email", "sms", "export", "webhook"})
+    if (kind == k)
+      return true;
+  return false;
+}
+
+constexpr const char* kinds_message = "must be one of email, sms, export, webhook";
+
+} // namespace
+
+validated<persistence::dead_letter_query> parse_dead_letter_query(std::string_view query) {
+  validated<persistence::dead_letter_query> out;
+  persistence::dead_letter_query q;
+  auto& errors = out.errors;
+  if (auto v = single(query, "kind", errors); v && !v->empty()) {
+    q.kind = std::string{*v};
+    if (!known_kind(q.kind))
+      errors.push_back({"kind", kinds_message});
+  }
+  if (auto v = single(query, "limit", errors)) {
+    auto n = parse_id(*v);
+    if (!n || *n > 200)
+      errors.push_back({"limit", "must be an integer from 1 to 200"});
+    else
+      q.limit = static_cast<int32_t>(*n);
+  }
+  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
+    q.after = persistence::decode_cursor(std::string{*v});
+    if (!q.after)
+      errors.push_back({"cursor", "is not a cursor this API returned"});
+  }
+  if (errors.empty())
+    out.value = q;
+  return out;
+}
+
+validated<persistence::dead_letter_bulk> parse_dead_letter_bulk(std::string_view query) {
+  validated<persistence::dead_letter_bulk> out;
+  persistence::dead_letter_bulk q;
+  auto& errors = out.errors;
+  auto kind = single(query, "kind", errors);
+  if (!kind || kind->empty())
+    errors.push_back({"kind", "is required: " + std::string{kinds_message}});
+  else if (q.kind = std::string{*kind}; !known_kind(q.kind))
+    errors.push_back({"kind", kinds_message});
+  for (auto [name, target] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+    if (auto v = single(query, name, errors); v && !v->empty()) {
+      auto t = persistence::parse_rfc3339(*v);
+      if (!t || *t == 0)
+        errors.push_back({name, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"});
+      else
+        *target = *t;
+    }
+  }
+  if (q.from != 0 && q.to != 0 && q.from >= q.to)
+    errors.push_back({"to", "must be later than from"});
+  if (auto v = single(query, "limit", errors)) {
+    auto n = parse_id(*v);
+    if (!n || *n > 5000)
+      errors.push_back({"limit", "must be an integer from 1 to 5000"});
+    else
+      q.limit = static_cast<int32_t>(*n);
+  }
+  q.dry_run = false;
+  if (auto v = single(query, "dry_run", errors)) {
+    if (*v == "true" || *v == "1")
+      q.dry_run = true;
+    else if (*v != "false" && *v != "0")
+      errors.push_back({"dry_run", "must be true or false"});
+  }
+  if (errors.empty())
+    out.value = q;
+  return out;
+}
+
 bool valid_idempotency_key(std::string_view key) {
   return !key.empty() && key.size() <= 255 &&
          std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });

@@ -53,6 +53,15 @@ validated<break_glass_request> parse_break_glass_request(std::string_view body);
 /// `GET /v1/admin/audit`: `limit` (1-200, default 50) and `cursor`.
 validated<persistence::audit_query> parse_audit_query(std::string_view query);
 
+/// `GET /v1/admin/outbox/dead-letter`: `kind` (email, sms, export, webhook;
+/// default every kind), `limit` (1-200, default 50) and `cursor`.
+validated<persistence::dead_letter_query> parse_dead_letter_query(std::string_view query);
+
+/// `POST /v1/admin/outbox/dead-letter/replay`: `kind` (required), `from` and
+/// `to` (RFC 3339, on the time each event died), `limit` (1-5000, default
+/// 1000) and `dry_run` (true|false, default false).
+validated<persistence::dead_letter_bulk> parse_dead_letter_bulk(std::string_view query);
+
 /// `Idempotency-Key`: 1-255 printable ASCII characters.
 bool valid_idempotency_key(std::string_view key);
 

@@ -22,27 +22,30 @@ delivery::dispatch_config dispatch_config_of(const job_context& ctx) {
   c.storage_dir = ctx.settings.storage_dir;
   c.templates.public_base_url = ctx.public_base_url;
   c.email_max_attempts = ctx.settings.email_max_attempts;
+  c.send_email = ctx.send_email;
   c.export_max_attempts = ctx.settings.export_max_attempts;
   return c;
 }
 
 job_result run_dispatch(job_context& ctx, persistence::outbox_selector sel) {
   sel.lease_seconds = ctx.settings.lease.count();
-  auto count = [&ctx](const std::string& kind, const std::string& outcome) {
+  auto count = [&ctx](const std::string& kind, const std::string& outcome, const std::string& tmpl) {
     if (ctx.metrics && ctx.metrics->outbox_events)
       ctx.metrics->outbox_events->Add({{"kind", kind}, {"outcome", outcome}}).Increment();
+    if (ctx.delivery)
+      ctx.delivery->count_notification(tmpl, outcome);
     if (kind != "email" || !ctx.series || !ctx.series->email_sent || outcome == "lease_lost")
       return;
     if (outcome == "delivered")
       ctx.series->email_sent->Increment();
-    else if (outcome == "duplicate" || outcome == "skipped")
+    else if (outcome == "duplicate" || outcome == "skipped" || outcome == "deferred")
       ctx.series->email_skipped->Increment();
     else
       ctx.series->email_error->Increment();
   };
   auto r = delivery::dispatch(ctx.conn, dispatch_config_of(ctx), sel, ctx.heartbeat, count);
-  return {r.handled(), fmt::format("delivered {}, duplicates {}, skipped {}, retry {}, dead {}", r.delivered,
-                                   r.duplicates, r.skipped, r.retried, r.dead)};
+  return {r.handled(), fmt::format("delivered {}, duplicates {}, skipped {}, retry {}, dead {}, deferred {}",
+                                   r.delivered, r.duplicates, r.skipped, r.retried, r.dead, r.deferred)};
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 // queues and sends each item once.
 
 #include "config/settings.hpp"
+#include "delivery/dispatch.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,7 @@ class connection_base;
 namespace clean::telemetry {
 struct jobs_metrics;
 struct job_series;
+struct delivery_metrics;
 } // namespace clean::telemetry
 
 namespace clean::jobs {
@@ -35,6 +37,10 @@ struct job_context {
   std::function<void()> heartbeat;
   const telemetry::jobs_metrics* metrics = nullptr; // may be null
   const telemetry::job_series* series = nullptr;    // this job's series, may be null
+  /// How emails go out (the email actor, or an adapter in the CLI). Unset:
+  /// email events are deferred.
+  delivery::email_sender send_email = {};
+  const telemetry::delivery_metrics* delivery = nullptr; // may be null
 };
 
 struct job_result {

@@ -47,8 +47,14 @@ const std::string delivered_sql =
 const std::string retry_sql = std::string{"UPDATE outbox_events SET status = 'retry', last_error = $4, "
                                           "next_attempt_at = now() + $3 * interval '1 second'"} +
                               fence;
-const std::string dead_sql = std::string{"UPDATE outbox_events SET status = 'dead', last_error = $3"} + fence;
-constexpr const char* bury_sql = "UPDATE outbox_events SET status = 'dead', last_error = "
+// Deferred (the provider's breaker is open): the claim's attempt is given
+// back, so waiting out an outage never uses up retries or buries anything.
+const std::string defer_sql = std::string{"UPDATE outbox_events SET attempts = attempts - 1, "
+                                          "next_attempt_at = now() + $3 * interval '1 second'"} +
+                              fence;
+const std::string dead_sql =
+    std::string{"UPDATE outbox_events SET status = 'dead', dead_at = now(), last_error = $3"} + fence;
+constexpr const char* bury_sql = "UPDATE outbox_events SET status = 'dead', dead_at = now(), last_error = "
                                  "coalesce(last_error, '') || ' (attempts exhausted)' "
                                  "WHERE status = 'retry' AND kind = $1 AND attempts >= $2";
 
@@ -83,6 +89,11 @@ bool retry(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_s
   pqxx::nontransaction tx{conn};
   return tx.exec_params(retry_sql, ev.id, ev.attempts, delay_seconds, error.substr(0, 2000))
              .affected_rows() == 1;
+}
+
+bool defer(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_seconds) {
+  pqxx::nontransaction tx{conn};
+  return tx.exec_params(defer_sql, ev.id, ev.attempts, delay_seconds).affected_rows() == 1;
 }
 
 bool dead(pqxx::connection_base& conn, const claimed_event& ev, const std::string& error) {

@@ -59,6 +59,8 @@ bool delivered(pqxx::connection_base& conn, const claimed_event& ev);
 bool retry(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_seconds,
            const std::string& error);
 bool dead(pqxx::connection_base& conn, const claimed_event& ev, const std::string& error);
+/// Put back untouched for `delay_seconds`: the attempt is not counted.
+bool defer(pqxx::connection_base& conn, const claimed_event& ev, int64_t delay_seconds);
 /// Retry events of `kinds` at or past `max_attempts` are moved to dead.
 int64_t bury_exhausted(pqxx::connection_base& conn, const std::string& kind, int max_attempts);
 } // namespace outbox_delivery

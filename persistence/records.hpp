@@ -132,9 +132,47 @@ struct audit_query {
   std::optional<page_cursor> after;
 };
 
+/// A circuit breaker forced by on-call (circuit_overrides).
+struct circuit_override {
+  std::string circuit;
+  std::string state; // forced_open | forced_closed
+  std::string set_by;
+  std::string reason;
+  int64_t set_at = 0; // micros
+};
+
+/// Outbox depths by status, and the email part of them (the email DLQ).
+struct outbox_depths {
+  int64_t pending = 0;
+  int64_t retry = 0;
+  int64_t dead = 0;
+  int64_t email_retry = 0;
+  int64_t email_dead = 0;
+};
+
 /// Values for gauges that only the database knows (shared by every instance).
 struct db_gauge_sample {
   int64_t break_glass_active = 0;
+  outbox_depths outbox;
+  std::vector<circuit_override> circuit_overrides;
+};
+
+/// GET /v1/admin/outbox/dead-letter.
+struct dead_letter_query {
+  std::string kind; // empty: every kind
+  int32_t limit = 50;
+  std::optional<page_cursor> after;
+};
+
+/// POST /v1/admin/outbox/dead-letter/replay: dead events of `kind` that
+/// died in [from, to), at most `limit`; `dry_run` only lists them.
+struct dead_letter_bulk {
+  std::string kind;
+  int64_t from = 0; // micros, 0 = no bound
+  int64_t to = 0;
+  int32_t limit = 1000;
+  bool dry_run = true;
+  std::string actor;
 };
 
 } // namespace clean::persistence

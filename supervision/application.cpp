@@ -5,6 +5,7 @@
 #include "http/admin_routes.hpp"
 #include "http/admin_surface.hpp"
 #include "http/api_routes.hpp"
+#include "http/delivery_routes.hpp"
 #include "http/jobs_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
@@ -135,6 +136,16 @@ http::jobs_routes_config jobs_routes_config(const config::settings& s, const tre
   return c;
 }
 
+http::delivery_routes_config delivery_routes_config(const config::settings& s, const tree& actors) {
+  http::delivery_routes_config c;
+  c.pool = [&actors] { return actors.db_pool(); };
+  c.request_timeout = s.api_request_timeout;
+  c.email = [&actors] { return actors.email(); };
+  c.board = actors.circuits();
+  c.refresh_gauges = [&actors] { actors.refresh_db_gauges(); };
+  return c;
+}
+
 /// Last resort: if actors refuse to stop (a thread stuck in a blocking call
 /// to a hung database), do not hang the deployment forever.
 void arm_exit_watchdog(std::chrono::milliseconds grace) {
@@ -192,6 +203,7 @@ int serve(const config::settings& settings, const char* version, serve_mode mode
       admin.install(routes);
       http::install_supervisor_routes(admin, routes, {settings.fault_injection, actors.root()});
       http::install_jobs_routes(admin, routes, jobs_routes_config(settings, actors));
+      http::install_delivery_routes(admin, routes, delivery_routes_config(settings, actors));
       if (!settings.admin_enabled())
         log(spdlog::level::warn, "admin_disabled",
             "ADMIN_BASIC_USERNAME/ADMIN_BASIC_PASSWORD are unset: every /v1/admin route answers 403");

@@ -4,6 +4,8 @@
 #include "config/cli.hpp"
 #include "config/schedule.hpp"
 #include "config/settings.hpp"
+#include "actors/circuit_breaker.hpp"
+#include "delivery/mail_adapters.hpp"
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/job_state.hpp"
@@ -90,10 +92,31 @@ int status(pqxx::connection& db, const config::settings& s, bool json) {
   return 0;
 }
 
+/// The CLI sends directly through the adapter, behind a breaker of its
+/// own: a run against a provider that is down defers the rest of its
+/// emails after a few failures instead of burning every retry.
+delivery::email_sender direct_sender(const config::settings& s) {
+  std::shared_ptr<delivery::mail_adapter> adapter = delivery::make_mail_adapter(s.email, s.jobs.email_file_dir);
+  auto breaker = std::make_shared<circuit_breaker>("email", s.email.breaker);
+  return [adapter, breaker](const delivery::outbound_email& m) -> delivery::email_send_result {
+    using clock = std::chrono::steady_clock;
+    if (!breaker->allow(clock::now()))
+      return {{delivery::send_status::failed, "the email circuit breaker is open", 0},
+              true,
+              std::max(breaker->retry_after(clock::now()), std::chrono::milliseconds{1000})};
+    auto out = adapter->send(m);
+    if (delivery::counts_against_provider(out.status))
+      breaker->on_failure(clock::now());
+    else
+      breaker->on_success(clock::now());
+    return {std::move(out), false, {}};
+  };
+}
+
 int run_once(pqxx::connection& db, const config::settings& s, const jobs::job_definition& def) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  jobs::job_context ctx{db, s.jobs, s.database_url, s.public_base_url, {}, nullptr, nullptr};
+  jobs::job_context ctx{db, s.jobs, s.database_url, s.public_base_url, {}, nullptr, nullptr, direct_sender(s)};
   auto report = jobs::run_job(def, ctx, std::string{"cli:"} + host + ":" + std::to_string(::getpid()));
   switch (report.outcome) {
     case jobs::run_report::status::success:

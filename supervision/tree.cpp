@@ -6,10 +6,12 @@
 #include "actors/db_gauges.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/db_probe.hpp"
+#include "actors/email.hpp"
 #include "actors/health.hpp"
 #include "actors/job.hpp"
 #include "actors/jobs_runner.hpp"
 #include "actors/jobs_store.hpp"
+#include "actors/outbox_store.hpp"
 #include "config/settings.hpp"
 #include "persistence/migrations.hpp"
 #include "supervision/actor_metrics.hpp"
@@ -20,6 +22,7 @@
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
 #include <map>
@@ -127,7 +130,8 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
     return caf::behavior{api_store(c)
                              .as_behavior_impl()
                              ->or_else(admin_store(c).as_behavior_impl())
-                             ->or_else(jobs_store(c).as_behavior_impl())};
+                             ->or_else(jobs_store(c).as_behavior_impl())
+                             ->or_else(outbox_store(c).as_behavior_impl())};
   };
   conn.metrics = &metrics.db();
   db_pool_config cfg;
@@ -145,6 +149,18 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
   return c;
 }
 
+void publish_outbox_depths(const telemetry::delivery_metrics& m, const persistence::outbox_depths& d) {
+  auto set = [](prometheus::Family<prometheus::Gauge>* f, const char* status, int64_t v) {
+    if (f)
+      f->Add({{"status", status}}).Set(static_cast<double>(v));
+  };
+  set(m.outbox_queue, "pending", d.pending);
+  set(m.outbox_queue, "retry", d.retry);
+  set(m.outbox_queue, "dead", d.dead);
+  set(m.email_dlq, "pending", d.email_retry);
+  set(m.email_dlq, "dead", d.email_dead);
+}
+
 child_spec gauges_child(telemetry::metrics_registry& metrics) {
   child_spec c;
   c.id = "gauges";
@@ -152,11 +168,16 @@ child_spec gauges_child(telemetry::metrics_registry& metrics) {
   c.shutdown_timeout = 1s;
   db_gauges_config cfg;
   auto* admin = &metrics.admin();
-  cfg.publish = [admin](const persistence::db_gauge_sample& s) {
-    admin->break_glass_active->Set(static_cast<double>(s.break_glass_active));
-  };
-  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
+  auto* delivery = &metrics.delivery();
+  c.start = [cfg, admin, delivery](caf::local_actor* parent, const supervised_context& ctx) mutable {
     auto& sys = parent->system();
+    cfg.publish = [admin, delivery, &sys](const persistence::db_gauge_sample& s) {
+      admin->break_glass_active->Set(static_cast<double>(s.break_glass_active));
+      publish_outbox_depths(*delivery, s.outbox);
+      // Overrides forced on any instance reach this one's breakers.
+      if (auto email_handle = caf::actor_cast<email_actor>(sys.registry().get(email_name)))
+        caf::anon_send(email_handle, circuit_sync_atom::value, s.circuit_overrides);
+    };
     cfg.pool = [&sys] {
       return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
     };
@@ -175,6 +196,36 @@ int64_t unix_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+/// How long a job waits for the email actor: two sends' worth (the
+/// outbox-dispatch and email-dlq jobs may queue behind each other).
+std::chrono::milliseconds email_request_timeout(const config::email_settings& e) {
+  return 2 * (e.send_timeout + e.smtp_connect_timeout) + 5s;
+}
+
+/// root/email/sender: the email actor with the adapter EMAIL_ADAPTER names
+/// and its breaker. Its heartbeat allows for one send at the time limit.
+child_spec email_child(const config::settings& settings, telemetry::metrics_registry& metrics,
+                       std::shared_ptr<circuit_board> board) {
+  child_spec c;
+  c.id = "sender";
+  c.heartbeat_interval = 1s;
+  c.heartbeat_ttl = settings.email.send_timeout + settings.email.smtp_connect_timeout + 10s;
+  c.shutdown_timeout = 2s;
+  email_config cfg;
+  cfg.breaker = settings.email.breaker;
+  cfg.metrics = &metrics.delivery();
+  cfg.board = std::move(board);
+  auto email_settings = settings.email;
+  auto file_dir = settings.jobs.email_file_dir;
+  cfg.make_adapter = [email_settings, file_dir] { return delivery::make_mail_adapter(email_settings, file_dir); };
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
+    // Detached: a send blocks on the provider (libcurl) or the disk.
+    auto h = parent->spawn<caf::detached>(email, cfg, ctx);
+    return caf::actor_cast<caf::actor>(publish(parent, email_name, h));
+  };
+  return c;
 }
 
 /// The jobs subtree's children: the runner, then one actor per job. Both
@@ -221,7 +272,9 @@ std::vector<child_spec> jobs_children(const config::settings& settings, telemetr
     jc.public_base_url = settings.public_base_url;
     jc.owner = owner;
     jc.metrics = &metrics.jobs();
+    jc.delivery = &metrics.delivery();
     jc.health = directory->health;
+    jc.email_timeout = email_request_timeout(settings.email);
     c.start = [jc, directory](caf::local_actor* parent, const supervised_context& ctx) {
       // Detached: a run blocks on the database, files and pg_dump.
       auto h = parent->spawn<caf::detached>(job_actor, jc, ctx);
@@ -262,7 +315,7 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
 supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
                           std::shared_ptr<const std::atomic<bool>> draining,
                           std::shared_ptr<tree_observer> observer,
-                          const std::shared_ptr<job_directory>& jobs) {
+                          const std::shared_ptr<job_directory>& jobs, std::shared_ptr<circuit_board> board) {
   tree_options opts;
   opts.backoff = {settings.supervisor_backoff_min, settings.supervisor_backoff_max, 0.2, 30s};
   opts.observer = observer;
@@ -288,7 +341,9 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
                   {health_child(settings, metrics, std::move(draining), jobs ? jobs->health : nullptr)})),
       supervisor_child(subtree(opts, "root/jobs", true,
                                jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
-      supervisor_child(subtree(opts, "root/email", false, {})),
+      supervisor_child(subtree(opts, "root/email", false,
+                               jobs ? std::vector<child_spec>{email_child(settings, metrics, std::move(board))}
+                                    : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
   return root;
@@ -311,7 +366,8 @@ tree::tree(caf::actor_system& system, const config::settings& settings, telemetr
   observer_ = std::make_shared<actor_metrics>(metrics);
   supervised_context ctx;
   ctx.stats = observer_->stats_for("root");
-  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_, jobs_), ctx);
+  circuits_ = std::make_shared<circuit_board>();
+  root_ = system.spawn(supervisor, root_spec(settings, metrics, draining_, observer_, jobs_, circuits_), ctx);
 }
 
 tree::~tree() {
@@ -338,6 +394,10 @@ bool tree::wait_started(std::chrono::milliseconds timeout) const {
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+caf::actor tree::email() const {
+  return caf::actor_cast<caf::actor>(system_.registry().get(email_name));
 }
 
 caf::actor tree::db_pool() const {

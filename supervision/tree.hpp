@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
 
 #include <caf/actor.hpp>
@@ -33,7 +34,8 @@ struct job_directory;
 ///   ├── http (one_for_one)    health: readiness aggregation for /readyz
 ///   ├── jobs (one_for_one)    runner: the runner's heartbeat (job="jobs-runner")
 ///   │                         <job>: one detached actor per job (jobs/jobs.hpp)
-///   ├── email (one_for_one)   delivery + circuit breaker (email issue)
+///   ├── email (one_for_one)   sender: the email actor (adapter + circuit breaker),
+///   │                         detached; only where the jobs run
 ///   └── stripe (one_for_one)  webhook handling (Stripe issue)
 ///
 /// Actors find each other by registry name, not by handle, because a
@@ -67,6 +69,12 @@ public:
   /// The current health actor (null while it is restarting).
   health_actor health() const;
 
+  /// The email actor (null while it restarts, or where no jobs run).
+  caf::actor email() const;
+
+  /// The breakers' latest snapshots, for the admin API.
+  std::shared_ptr<const circuit_board> circuits() const { return circuits_; }
+
   /// Marks the service as shutting down: /readyz answers 503 from now on.
   void begin_drain();
 
@@ -90,6 +98,7 @@ private:
   std::shared_ptr<std::atomic<bool>> root_failed_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<job_directory> jobs_;
+  std::shared_ptr<circuit_board> circuits_;
   bool stopped_ = false;
 };
 

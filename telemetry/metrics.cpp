@@ -107,6 +107,64 @@ metrics_registry::metrics_registry(std::string version, bool with_jobs) :
   register_admin(r);
   if (with_jobs)
     register_jobs(r);
+  register_delivery(r);
+}
+
+void metrics_registry::register_delivery(prometheus::Registry& r) {
+  delivery_.circuit_state = &prometheus::BuildGauge()
+                                 .Name("circuit_state")
+                                 .Help("Circuit breaker state: 0 closed, 1 open, 2 half-open.")
+                                 .Register(r);
+  delivery_.circuit_transitions = &prometheus::BuildCounter()
+                                       .Name("circuit_transitions_total")
+                                       .Help("Circuit breaker state changes, by breaker and new state.")
+                                       .Register(r);
+  delivery_.adapter_outcomes =
+      &prometheus::BuildCounter()
+           .Name("email_adapter_outcomes_total")
+           .Help("Email provider calls by outcome: sent, duplicate, failed, timeout, rejected, and "
+                 "circuit_open (not attempted).")
+           .Register(r);
+  delivery_.notifications =
+      &prometheus::BuildCounter()
+           .Name("email_notifications_total")
+           .Help("Email notifications by template and status: delivered, skipped, failed (will retry), "
+                 "dead, deferred (breaker open).")
+           .Register(r);
+  delivery_.outbox_queue = &prometheus::BuildGauge()
+                                .Name("outbox_queue_messages")
+                                .Help("Outbox events by status, from the database (status=\"dead\" is the DLQ).")
+                                .Register(r);
+  delivery_.email_dlq = &prometheus::BuildGauge()
+                             .Name("email_dlq_messages")
+                             .Help("Email events waiting for a retry (pending) or given up on (dead), from "
+                                   "the database.")
+                             .Register(r);
+  for (const char* status : {"pending", "retry", "dead"})
+    delivery_.outbox_queue->Add({{"status", status}});
+  for (const char* status : {"pending", "dead"})
+    delivery_.email_dlq->Add({{"status", status}});
+  for (const char* tmpl : {"booking_confirmation", "booking_reminder", "booking_completed", "booking_cancelled",
+                           "invoice_issued", "invoice_reminder", "nps_survey"})
+    for (const char* status : {"delivered", "skipped", "failed", "dead", "deferred"})
+      delivery_.notifications->Add({{"template", tmpl}, {"status", status}});
+}
+
+void delivery_metrics::count_notification(const std::string& template_name, const std::string& outcome) const {
+  if (!notifications || template_name.empty())
+    return;
+  std::string status;
+  if (outcome == "delivered")
+    status = "delivered";
+  else if (outcome == "duplicate" || outcome == "skipped")
+    status = "skipped";
+  else if (outcome == "retry")
+    status = "failed";
+  else if (outcome == "dead" || outcome == "deferred")
+    status = outcome;
+  else
+    return; // lease_lost: another worker owns the event now
+  notifications->Add({{"template", template_name}, {"status", status}}).Increment();
 }
 
 void metrics_registry::register_db(prometheus::Registry& r) {

@@ -63,6 +63,20 @@ struct admin_metrics {
   prometheus::Gauge* break_glass_active = nullptr;             // break_glass_sessions_active
 };
 
+/// Email and outbox delivery: breakers, provider outcomes, notifications,
+/// and the queue depths sampled from the database (every instance).
+struct delivery_metrics {
+  prometheus::Family<prometheus::Gauge>* circuit_state = nullptr;         // circuit_state{circuit}
+  prometheus::Family<prometheus::Counter>* circuit_transitions = nullptr; // circuit_transitions_total{circuit,to}
+  prometheus::Family<prometheus::Counter>* adapter_outcomes = nullptr;    // email_adapter_outcomes_total{status}
+  prometheus::Family<prometheus::Counter>* notifications = nullptr; // email_notifications_total{template,status}
+  prometheus::Family<prometheus::Gauge>* outbox_queue = nullptr;    // outbox_queue_messages{status}
+  prometheus::Family<prometheus::Gauge>* email_dlq = nullptr;       // email_dlq_messages{status}
+
+  /// email_notifications_total for an outbox outcome of an email event.
+  void count_notification(const std::string& template_name, const std::string& outcome) const;
+};
+
 /// One job's series (label `job`), cached at start-up.
 struct job_series {
   prometheus::Gauge* last_heartbeat = nullptr; // job_last_heartbeat_timestamp
@@ -112,6 +126,7 @@ public:
   const api_metrics& api() const { return api_; }
   const admin_metrics& admin() const { return admin_; }
   const jobs_metrics& jobs() const { return jobs_; }
+  const delivery_metrics& delivery() const { return delivery_; }
 
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
@@ -126,6 +141,7 @@ private:
   void register_api(prometheus::Registry& r);
   void register_admin(prometheus::Registry& r);
   void register_jobs(prometheus::Registry& r);
+  void register_delivery(prometheus::Registry& r);
 
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
@@ -137,6 +153,7 @@ private:
   api_metrics api_;
   admin_metrics admin_;
   jobs_metrics jobs_;
+  delivery_metrics delivery_;
 };
 
 /// Histogram buckets for request latencies (seconds), 0.5 ms to 10 s.

@@ -5,13 +5,16 @@ Every process started here is stopped and reaped by the test that started it
 (PID 1 in CI does not reap orphans)."""
 
 import base64
+import email
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -262,3 +265,86 @@ class Api:
         status, _, data = self.post("/v1/bookings", body)
         assert status == 201, (status, data)
         return data
+
+
+class SmtpSink:
+    """A real SMTP server (tests/e2e/smtp_sink.py on Debian's aiosmtpd) on a
+    free port. `set_mode` makes it answer 451, 554 or stall; `stop` and
+    `start` again on the same port simulate an outage."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="clean-e2e-smtp-")
+        self.mail = os.path.join(self.dir, "mail")
+        self.mode_file = os.path.join(self.dir, "mode")
+        self.port = 0
+        self.proc = None
+
+    def start(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_sink.py")
+        self.proc = subprocess.Popen([sys.executable, script, "--port", str(self.port), "--dir", self.mail,
+                                      "--mode-file", self.mode_file], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError("SMTP sink did not start: %r" % line)
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def set_mode(self, mode):
+        with open(self.mode_file, "w") as f:
+            f.write(mode)
+
+    def count(self):
+        """Messages accepted so far (cheap: no parsing)."""
+        if not os.path.isdir(self.mail):
+            return 0
+        return sum(1 for n in os.listdir(self.mail) if n.endswith(".eml") and not n.startswith("."))
+
+    def messages(self):
+        out = []
+        if not os.path.isdir(self.mail):
+            return out
+        for name in sorted(os.listdir(self.mail)):
+            if name.endswith(".eml") and not name.startswith("."):
+                with open(os.path.join(self.mail, name), "rb") as f:
+                    out.append(email.message_from_bytes(f.read()))
+        return out
+
+
+def metric(svc, name, **labels):
+    """The value of one series from /metrics (None when absent)."""
+    text = svc.get("/metrics")[2].decode()
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        rest = line[len(name):]
+        if rest.startswith("{"):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', rest[:rest.index("}")]))
+            value = rest[rest.index("}") + 1:]
+        elif rest.startswith(" "):
+            got, value = {}, rest
+        else:
+            continue
+        if got == labels:
+            return float(value)
+    return None

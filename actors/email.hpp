@@ -1,0 +1,63 @@
+#pragma once
+
+// The email actor: every email this process sends goes through it, so its
+// circuit breaker sees every provider call. Spawned detached under
+// root/email (a send blocks on libcurl); the job threads reach it with a
+// blocking request from their own thread (see email_sender_for).
+
+#include "actors/circuit_breaker.hpp"
+#include "actors/interfaces.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace clean {
+
+namespace telemetry {
+struct delivery_metrics;
+}
+
+/// Name under which the email actor is registered.
+inline constexpr caf::atom_value email_name = caf::atom("email");
+
+struct email_config {
+  /// Builds the provider adapter (EMAIL_ADAPTER); called once per start.
+  std::function<std::unique_ptr<delivery::mail_adapter>()> make_adapter;
+  config::breaker_settings breaker;
+  /// How often the breaker's gauge is refreshed without traffic.
+  std::chrono::milliseconds tick_interval{1000};
+  /// Syncs from the database are ignored this long after a local change.
+  std::chrono::milliseconds sync_grace{10000};
+  const telemetry::delivery_metrics* metrics = nullptr; // may be null (tests)
+  /// Where the breaker's snapshot is published for the admin API (may be null).
+  std::shared_ptr<circuit_board> board;
+};
+
+struct email_state {
+  static inline const char* name = "email";
+  email_state() = default; // no aggregate: see health_state
+  email_config config;
+  supervised_context supervision;
+  std::unique_ptr<delivery::mail_adapter> adapter;
+  std::optional<circuit_breaker> breaker;
+  /// When on-call last changed the breaker through this instance: a sync
+  /// from a database sample taken before that change must not undo it.
+  std::optional<caf::actor_clock::time_point> last_control;
+};
+
+email_actor::behavior_type email(supervised_pointer<email_actor, email_state> self, email_config config,
+                                 supervised_context ctx);
+
+/// A sender for dispatch running on a job's own thread: a blocking request
+/// to the registered email actor, bounded by `timeout`. While the actor is
+/// restarting or shedding, emails are deferred (nothing was tried); when it
+/// dies mid-send the email counts as failed and is retried (its stable
+/// Message-ID makes a double delivery recognisable).
+delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::milliseconds timeout);
+
+} // namespace clean

@@ -1,0 +1,79 @@
+"""A real SMTP server for the email tests (Debian's python3-aiosmtpd).
+
+    smtp_sink.py --port 0 --dir DIR --mode-file FILE
+
+Prints `PORT <n>` once listening. Every accepted message is written to DIR
+as its own .eml file (temp file + rename). The mode file, read at every
+transaction, makes the server misbehave on demand:
+
+    accept   250 (default)
+    451      a temporary failure at DATA
+    554      a permanent rejection at DATA
+    stall    accept the connection, then never answer DATA
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+
+from aiosmtpd.smtp import SMTP
+
+
+class Sink:
+    def __init__(self, directory, mode_file):
+        self.directory = directory
+        self.mode_file = mode_file
+        self.count = 0
+
+    def mode(self):
+        try:
+            with open(self.mode_file) as f:
+                return f.read().strip() or "accept"
+        except FileNotFoundError:
+            return "accept"
+
+    async def handle_DATA(self, server, session, envelope):
+        mode = self.mode()
+        if mode == "451":
+            return "451 4.3.0 Temporary failure, try again later"
+        if mode == "554":
+            return "554 5.7.1 Message refused"
+        if mode == "stall":
+            await asyncio.sleep(3600)
+        self.count += 1
+        name = "%d-%d-%d.eml" % (time.time_ns(), os.getpid(), self.count)
+        tmp = os.path.join(self.directory, "." + name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(("X-Envelope-From: %s\r\nX-Envelope-To: %s\r\n" %
+                     (envelope.mail_from, ",".join(envelope.rcpt_tos))).encode())
+            f.write(envelope.original_content)
+        os.rename(tmp, os.path.join(self.directory, name))
+        return "250 2.0.0 OK"
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--mode-file", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    sink = Sink(args.dir, args.mode_file)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test", data_size_limit=10 << 20),
+                                      host="127.0.0.1", port=args.port, reuse_address=True)
+    port = server.sockets[0].getsockname()[1]
+    print("PORT %d" % port, flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.exit(0)
