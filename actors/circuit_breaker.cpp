@@ -38,12 +38,12 @@ int gauge_value(breaker_state s) {
 
 circuit_breaker::circuit_breaker(std::string name, config::breaker_settings settings) :
     name_(std::move(name)), cfg_(settings) {
-  last_change_unix_ms_ =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  last_change_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
 }
 
-bool circuit_breaker::allow(time_point now) {
+bool circuit_breaker::try_acquire(time_point now) {
   switch (state(now)) {
     case breaker_state::closed:
     case breaker_state::forced_closed:
@@ -161,9 +161,9 @@ void circuit_breaker::move_to(breaker_state to, time_point now, const std::strin
   window_.clear();
   last_from_ = from;
   last_reason_ = why;
-  last_change_unix_ms_ =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  last_change_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   if (listener_ && from != to)
     listener_(from, to, why);
 }

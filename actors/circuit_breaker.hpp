@@ -45,7 +45,7 @@ public:
   circuit_breaker(std::string name, config::breaker_settings settings);
 
   /// May a call go out now? Half-open hands out its trial calls here.
-  bool allow(time_point now);
+  bool try_acquire(time_point now);
   void on_success(time_point now);
   void on_failure(time_point now);
 

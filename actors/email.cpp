@@ -49,7 +49,8 @@ void watch_transitions(self_ptr self) {
     if (metrics && metrics->circuit_state)
       metrics->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
     bool worse = to == breaker_state::open || to == breaker_state::forced_open;
-    log(worse ? spdlog::level::warn : spdlog::level::info, "circuit_transition", "circuit breaker changed state",
+    log(worse ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
+        "circuit breaker changed state",
         {{"circuit", circuit}, {"from", to_string(from)}, {"to", to_string(to)}, {"reason", why}});
   });
 }
@@ -57,7 +58,7 @@ void watch_transitions(self_ptr self) {
 email_send_result send(self_ptr self, const delivery::outbound_email& email) {
   auto& st = self->state;
   auto& breaker = *st.breaker;
-  if (!breaker.allow(self->clock().now())) {
+  if (!breaker.try_acquire(self->clock().now())) {
     count_outcome(st, "circuit_open");
     auto wait = std::max(breaker.retry_after(self->clock().now()), std::chrono::milliseconds{1000});
     return {{send_status::failed, "the email circuit breaker is open", 0}, true, wait};
@@ -157,14 +158,15 @@ delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::
     caf::scoped_actor self{system};
     email_send_result out{{send_status::failed, "no answer from the email actor", 0}, false, {}};
     self->request(handle, timeout, send_atom::value, m)
-        .receive([&](email_send_result& r) { out = std::move(r); },
-                 [&](caf::error& err) {
-                   if (is(err, errc::mailbox_full)) {
-                     out = {{send_status::failed, "the email actor is busy", 0}, true, std::chrono::seconds{5}};
-                     return;
-                   }
-                   out.outcome.detail = "email actor: " + system.render(err);
-                 });
+        .receive(
+            [&](email_send_result& r) { out = std::move(r); },
+            [&](caf::error& err) {
+              if (is(err, errc::mailbox_full)) {
+                out = {{send_status::failed, "the email actor is busy", 0}, true, std::chrono::seconds{5}};
+                return;
+              }
+              out.outcome.detail = "email actor: " + system.render(err);
+            });
     return out;
   };
 }

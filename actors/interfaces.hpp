@@ -107,19 +107,18 @@ using circuit_ctl_atom = caf::atom_constant<caf::atom("circ_ctl")>;
 /// To the email actor: (circuit_sync_atom, overrides) from the database.
 using circuit_sync_atom = caf::atom_constant<caf::atom("circ_sync")>;
 
-
 /// Owns the email provider adapter and its circuit breaker. Runs detached:
 /// a send blocks on the network (bounded by EMAIL_SEND_TIMEOUT_SECONDS).
 ///   (send_atom, outbound_email)  -> email_send_result (deferred while open)
 ///   (circuits_atom)              -> JSON array of breaker snapshots
 ///   (circuit_ctl_atom, action, actor) -> JSON snapshot after the change;
 ///     action: force-open | force-closed | reset
-using email_actor = caf::typed_actor<
-    caf::replies_to<send_atom, delivery::outbound_email>::with<delivery::email_send_result>,
-    caf::replies_to<circuits_atom>::with<std::string>,
-    caf::replies_to<circuit_ctl_atom, std::string, std::string>::with<std::string>,
-    caf::reacts_to<circuit_sync_atom, std::vector<persistence::circuit_override>>, caf::reacts_to<beat_atom>,
-    caf::reacts_to<tick_atom>>;
+using email_actor =
+    caf::typed_actor<caf::replies_to<send_atom, delivery::outbound_email>::with<delivery::email_send_result>,
+                     caf::replies_to<circuits_atom>::with<std::string>,
+                     caf::replies_to<circuit_ctl_atom, std::string, std::string>::with<std::string>,
+                     caf::reacts_to<circuit_sync_atom, std::vector<persistence::circuit_override>>,
+                     caf::reacts_to<beat_atom>, caf::reacts_to<tick_atom>>;
 
 // Dead letters and circuit overrides (handled by `outbox_store`).
 using dlq_list_atom = caf::atom_constant<caf::atom("dlq_list")>;

@@ -43,10 +43,12 @@ caf::behavior outbox_store(pqxx::connection_base& conn) {
         return read(*c, [&](pqxx::transaction_base& tx) { return dead_letters::list(tx, q); });
       },
       [c](dlq_replay_atom, int64_t id, const std::string& kind, const std::string& actor) {
-        return in_transaction(*c, [&](pqxx::transaction_base& tx) { return dead_letters::replay(tx, id, kind, actor); });
+        return in_transaction(
+            *c, [&](pqxx::transaction_base& tx) { return dead_letters::replay(tx, id, kind, actor); });
       },
       [c](dlq_bulk_atom, const dead_letter_bulk& q) {
-        return in_transaction(*c, [&](pqxx::transaction_base& tx) { return dead_letters::bulk_replay(tx, q); });
+        return in_transaction(*c,
+                              [&](pqxx::transaction_base& tx) { return dead_letters::bulk_replay(tx, q); });
       },
       [c](queues_atom) {
         return read(*c, [&](pqxx::transaction_base& tx) { return dead_letters::queues(tx); });

@@ -237,7 +237,9 @@ void read_admin(reader& r, settings& s) {
 }
 
 void read_breaker(reader& r, const std::string& prefix, breaker_settings& b) {
-  auto name = [&](const char* suffix) { return prefix + suffix; };
+  auto name = [&](const char* suffix) {
+    return prefix + suffix;
+  };
   r.integer(name("_BREAKER_WINDOW").c_str(), b.window, 1, 10000);
   r.integer(name("_BREAKER_MIN_CALLS").c_str(), b.minimum_calls, 1, 10000);
   r.integer(name("_BREAKER_FAILURE_RATE_PERCENT").c_str(), b.failure_rate_percent, 1, 100);
@@ -251,8 +253,9 @@ void read_breaker(reader& r, const std::string& prefix, breaker_settings& b) {
 
 void read_email(reader& r, settings& s) {
   auto& e = s.email;
-  r.choice("EMAIL_ADAPTER", e.adapter,
-           {{"file", email_adapter::file}, {"smtp", email_adapter::smtp}, {"sendgrid", email_adapter::sendgrid}});
+  r.choice(
+      "EMAIL_ADAPTER", e.adapter,
+      {{"file", email_adapter::file}, {"smtp", email_adapter::smtp}, {"sendgrid", email_adapter::sendgrid}});
   if (auto v = r.raw("SMTP_URL")) {
     if (v->starts_with("smtp://") || v->starts_with("smtps://"))
       e.smtp_url = *v;
@@ -263,8 +266,9 @@ void read_email(reader& r, settings& s) {
     e.smtp_username = *v;
   if (auto v = r.raw("SMTP_PASSWORD"))
     e.smtp_password = *v;
-  r.choice("SMTP_STARTTLS", e.starttls,
-           {{"off", smtp_tls::off}, {"opportunistic", smtp_tls::opportunistic}, {"required", smtp_tls::required}});
+  r.choice(
+      "SMTP_STARTTLS", e.starttls,
+      {{"off", smtp_tls::off}, {"opportunistic", smtp_tls::opportunistic}, {"required", smtp_tls::required}});
   r.seconds("SMTP_CONNECT_TIMEOUT_SECONDS", e.smtp_connect_timeout, 0.1, 600);
   r.seconds("EMAIL_SEND_TIMEOUT_SECONDS", e.send_timeout, 0.1, 600);
   if (auto v = r.raw("SENDGRID_API_KEY"))
@@ -450,18 +454,21 @@ const std::vector<variable_doc>& documented_variables() {
       {"EMAIL_FROM", "clean-service <no-reply@localhost>", "From: of outgoing email"},
       {"EMAIL_ADAPTER", "file", "file (.eml files under EMAIL_FILE_DIR) | smtp | sendgrid"},
       {"SMTP_URL", "(none)", "smtp://host:port or smtps://host:port (EMAIL_ADAPTER=smtp)"},
-      {"SMTP_USERNAME / SMTP_PASSWORD", "(none)", "SMTP AUTH credentials (never logged)"},
+      {"SMTP_USERNAME", "(none)", "SMTP AUTH user"},
+      {"SMTP_PASSWORD", "(none)", "SMTP AUTH password (never logged)"},
       {"SMTP_STARTTLS", "opportunistic", "off | opportunistic (when offered) | required, for smtp:// URLs"},
       {"SMTP_CONNECT_TIMEOUT_SECONDS", "10", "TCP/TLS connect limit of one SMTP or SendGrid call"},
       {"EMAIL_SEND_TIMEOUT_SECONDS", "30", "whole-call limit of one send (a stalled server is a timeout)"},
       {"SENDGRID_API_KEY", "(none)", "API key for EMAIL_ADAPTER=sendgrid (never logged)"},
-      {"SENDGRID_BASE_URL", "https://api.sendgrid.com", "SendGrid API base (tests point it at a local server)"},
+      {"SENDGRID_BASE_URL", "https://api.sendgrid.com",
+       "SendGrid API base (tests point it at a local server)"},
       {"EMAIL_BREAKER_WINDOW", "20", "email circuit breaker: calls in the sliding window"},
       {"EMAIL_BREAKER_MIN_CALLS", "5", "calls in the window before the breaker may open"},
       {"EMAIL_BREAKER_FAILURE_RATE_PERCENT", "50", "failure share of the window that opens the breaker"},
       {"EMAIL_BREAKER_OPEN_SECONDS", "30", "how long the breaker stays open before trial calls"},
       {"EMAIL_BREAKER_HALF_OPEN_CALLS", "3", "trial calls while half-open"},
-      {"EMAIL_BREAKER_HALF_OPEN_MAX_SECONDS", "60", "longest stay half-open before deciding on the trials seen"},
+      {"EMAIL_BREAKER_HALF_OPEN_MAX_SECONDS", "60",
+       "longest stay half-open before deciding on the trials seen"},
       {"PG_DUMP_PATH", "pg_dump", "pg_dump used by the backup job"},
       {"PG_RESTORE_PATH", "pg_restore", "pg_restore used to verify backups"},
       {"BACKUP_TIMEOUT_SECONDS", "1800", "a backup taking longer is killed and counted as failed"},

@@ -70,9 +70,9 @@ enum class smtp_tls { off, opportunistic, required };
 /// How email leaves the service (EMAIL_ADAPTER and its variables).
 struct email_settings {
   email_adapter adapter = email_adapter::file;
-  std::string smtp_url;       // smtp://host:port or smtps://host:port
-  std::string smtp_username;  // optional; never logged
-  std::string smtp_password;  // secret; never logged
+  std::string smtp_url;      // smtp://host:port or smtps://host:port
+  std::string smtp_username; // optional; never logged
+  std::string smtp_password; // secret; never logged
   smtp_tls starttls = smtp_tls::opportunistic;
   std::chrono::milliseconds smtp_connect_timeout{10000};
   std::chrono::milliseconds send_timeout{30000};

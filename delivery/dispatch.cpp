@@ -120,8 +120,8 @@ delivery deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
   return {result::delivered};
 }
 
-delivery deliver(pqxx::connection_base& conn, const dispatch_config& cfg, const persistence::claimed_event& ev,
-                 const nlohmann::json& payload) {
+delivery deliver(pqxx::connection_base& conn, const dispatch_config& cfg,
+                 const persistence::claimed_event& ev, const nlohmann::json& payload) {
   if (!payload.is_object())
     throw delivery_failure(true, "payload is not a JSON object");
   if (ev.kind == "email")
@@ -149,9 +149,9 @@ namespace {
 
 /// The bounded `template` label of an email event ("unknown" otherwise).
 std::string template_of(const persistence::claimed_event& ev, const nlohmann::json& payload) {
-  static const char* known[] = {"booking_confirmation", "booking_reminder", "booking_completed",
-                                "booking_cancelled",    "invoice_issued",   "invoice_reminder",
-                                "nps_survey"};
+  static const char* known[] = {
+      "booking_confirmation", "booking_reminder", "booking_completed", "booking_cancelled",
+      "invoice_issued",       "invoice_reminder", "nps_survey"};
   if (ev.kind != "email" || !payload.is_object())
     return "";
   auto name = payload.value("template", std::string{});

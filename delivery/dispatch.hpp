@@ -48,15 +48,15 @@ struct dispatch_report {
   int64_t skipped = 0;    // no longer applicable (e.g. reminder of a cancelled booking)
   int64_t retried = 0;
   int64_t dead = 0;
-  int64_t deferred = 0; // breaker open: put back untouched, no attempt used
+  int64_t deferred = 0;      // breaker open: put back untouched, no attempt used
   int64_t defer_seconds = 1; // the wait the last deferral asked for
   int64_t handled() const { return delivered + duplicates + skipped + retried + dead; }
 };
 
 /// Called once per event with its kind, outcome (delivered, duplicate,
 /// skipped, retry, dead, deferred, lease_lost) and, for email, its template.
-using outcome_sink =
-    std::function<void(const std::string& kind, const std::string& outcome, const std::string& template_name)>;
+using outcome_sink = std::function<void(const std::string& kind, const std::string& outcome,
+                                        const std::string& template_name)>;
 
 /// Delivers due events matching `sel` in batches until none are left (at
 /// most `max_batches`); `heartbeat` runs between batches.

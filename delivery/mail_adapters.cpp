@@ -174,7 +174,8 @@ private:
 class sendgrid_adapter : public mail_adapter {
 public:
   explicit sendgrid_adapter(const config::email_settings& s) :
-      s_(s), url_(s.sendgrid_base_url + "/v3/mail/send"), auth_("Authorization: Bearer " + s.sendgrid_api_key) {}
+      s_(s), url_(s.sendgrid_base_url + "/v3/mail/send"),
+      auth_("Authorization: Bearer " + s.sendgrid_api_key) {}
 
   send_outcome send(const outbound_email& email) override {
     CURL* c = curl_.get();
@@ -242,7 +243,8 @@ std::string sendgrid_body(const outbound_email& email) {
       {"personalizations", {{{"to", {to}}}}},
       {"from", from},
       {"subject", email.subject},
-      {"content", {{{"type", "text/plain"}, {"value", email.text}}, {{"type", "text/html"}, {"value", email.html}}}},
+      {"content",
+       {{{"type", "text/plain"}, {"value", email.text}}, {{"type", "text/html"}, {"value", email.html}}}},
       // The stable id travels as a custom header and argument: a redelivery
       // is recognisable in SendGrid's activity feed and event webhooks.
       {"headers", {{"X-Clean-Message-ID", email.message_id}}},

@@ -67,8 +67,8 @@ admin_handler replay_route(config_ptr cfg, const char* param_name, std::string k
     auto id = parse_id(param(ctx.params, param_name));
     if (!id)
       return reply(error_response(bhttp::status::not_found, "not_found", "no outbox event with that id"));
-    database(cfg, ctx, reply, "admin.dlq_replay", caf::make_message(dlq_replay_atom::value, *id, kind, who.user),
-             [cfg, reply](api_result& r) {
+    database(cfg, ctx, reply, "admin.dlq_replay",
+             caf::make_message(dlq_replay_atom::value, *id, kind, who.user), [cfg, reply](api_result& r) {
                if (cfg->refresh_gauges)
                  cfg->refresh_gauges();
                reply(answer(r));
@@ -132,8 +132,9 @@ admin_handler control_route(config_ptr cfg, std::string action) {
     o.state = override_state(action);
     o.set_by = who.user;
     auto reason = ctx.req["X-Audit-Reason"];
-    o.reason = who.break_glass_reason.empty() ? std::string{reason.data(), std::min<size_t>(reason.size(), 500)}
-                                              : who.break_glass_reason;
+    o.reason = who.break_glass_reason.empty()
+                   ? std::string{reason.data(), std::min<size_t>(reason.size(), 500)}
+                   : who.break_glass_reason;
     auto* actors = &ctx.actors;
     database(cfg, ctx, reply, "admin.circuit_set", caf::make_message(circuit_set_atom::value, o),
              [cfg, action, who, reply, actors](api_result& r) {
@@ -168,31 +169,33 @@ admin_handler control_route(config_ptr cfg, std::string action) {
 void install_delivery_routes(admin_surface& admin, route_table& routes, delivery_routes_config config) {
   auto cfg = std::make_shared<const delivery_routes_config>(std::move(config));
   using m = method_kind;
-  using a = admin_access;
-  admin.add(routes, m::get, "/v1/admin/outbox/dead-letter", a::read,
+  admin.add(routes, m::get, "/v1/admin/outbox/dead-letter", admin_access::read,
             "Dead outbox events, newest first, with last error and attempts (?kind=, ?limit=, ?cursor=).",
             list_route(cfg));
   // Before /v1/admin/outbox/{event_id}/replay: the first matching template wins.
-  admin.add(routes, m::post, "/v1/admin/outbox/dead-letter/replay", a::write,
+  admin.add(routes, m::post, "/v1/admin/outbox/dead-letter/replay", admin_access::write,
             "Replay dead events of ?kind= that died in [?from, ?to) (at most ?limit=); ?dry_run=true lists "
             "them only.",
             bulk_route(cfg));
-  admin.add(routes, m::post, "/v1/admin/outbox/{event_id}/replay", a::write,
+  admin.add(routes, m::post, "/v1/admin/outbox/{event_id}/replay", admin_access::write,
             "Replay one dead outbox event: back to pending, attempts reset (409 if it is not dead).",
             replay_route(cfg, "event_id", ""));
-  admin.add(routes, m::post, "/v1/admin/export-dead-letter/{id}/replay", a::write,
+  admin.add(routes, m::post, "/v1/admin/export-dead-letter/{id}/replay", admin_access::write,
             "Replay one dead export event (409 if it is not dead).", replay_route(cfg, "id", "export"));
-  admin.add(routes, m::get, "/v1/admin/queues/dead-letter", a::read,
+  admin.add(routes, m::get, "/v1/admin/queues/dead-letter", admin_access::read,
             "Per queue (outbox kind): dead count and oldest death, retries waiting, pending, oldest due.",
             queues_route(cfg));
-  admin.add(routes, m::get, "/v1/admin/circuits", a::read,
+  admin.add(routes, m::get, "/v1/admin/circuits", admin_access::read,
             "Each circuit breaker of this process: state, window, settings and last transition.",
             circuits_route(cfg));
-  for (const char* action : {"force-open", "force-closed", "reset"})
-    admin.add(routes, m::post, std::string{"/v1/admin/circuits/{name}/"} + action, a::write,
-              std::string{"Circuit breaker: "} + action +
-                  " (stored: every instance follows it, also after a restart; reset clears it).",
-              control_route(cfg, action));
+  admin.add(routes, m::post, "/v1/admin/circuits/{name}/force-open", admin_access::write,
+            "Force a breaker open: calls deferred until reset (stored; every instance follows).",
+            control_route(cfg, "force-open"));
+  admin.add(routes, m::post, "/v1/admin/circuits/{name}/force-closed", admin_access::write,
+            "Force a breaker closed until reset (stored; every instance follows).",
+            control_route(cfg, "force-closed"));
+  admin.add(routes, m::post, "/v1/admin/circuits/{name}/reset", admin_access::write,
+            "Clear a forced state and close the breaker with an empty window.", control_route(cfg, "reset"));
 }
 
 } // namespace clean::http

@@ -94,14 +94,16 @@ nlohmann::json list(pqxx::transaction_base& tx, const dead_letter_query& q) {
   return rows::page(res, q.limit, 11, event_json);
 }
 
-nlohmann::json replay(pqxx::transaction_base& tx, int64_t id, const std::string& kind, const std::string& actor) {
+nlohmann::json replay(pqxx::transaction_base& tx, int64_t id, const std::string& kind,
+                      const std::string& actor) {
   auto res = tx.exec_params(replay_sql, id, kind, actor);
   if (!res.empty())
     return event_json(res[0]);
   auto found = tx.exec_params(find_sql, id);
   auto what = kind.empty() ? std::string{"outbox event"} : kind + " event";
   if (found.empty() || (!kind.empty() && found[0][size{1}].as<std::string>() != kind))
-    throw domain_error(domain_error::kind::not_found, "not_found", "no " + what + " with id " + std::to_string(id));
+    throw domain_error(domain_error::kind::not_found, "not_found",
+                       "no " + what + " with id " + std::to_string(id));
   throw domain_error(domain_error::kind::conflict, "not_dead",
                      what + " " + std::to_string(id) + " is " + found[0][size{0}].as<std::string>() +
                          "; only dead events can be replayed");
@@ -118,28 +120,27 @@ nlohmann::json bulk_replay(pqxx::transaction_base& tx, const dead_letter_bulk& q
       ids.push_back(r[size{0}].as<int64_t>());
   }
   auto count = static_cast<int64_t>(ids.size());
-  return {{"kind", q.kind},
-          {"dry_run", q.dry_run},
-          {"matched", matched},
-          {q.dry_run ? "would_replay" : "replayed", count},
-          {"ids", std::move(ids)},
-          {"remaining", matched - count}};
+  return {{"kind", q.kind},        {"dry_run", q.dry_run},
+          {"matched", matched},    {q.dry_run ? "would_replay" : "replayed", count},
+          {"ids", std::move(ids)}, {"remaining", matched - count}};
 }
 
 nlohmann::json queues(pqxx::transaction_base& tx) {
   nlohmann::json by_kind = nlohmann::json::object();
   for (const auto& k : kinds())
-    by_kind[k] = {{"queue", k},           {"dead", 0},    {"oldest_dead_age_seconds", nullptr},
-                  {"waiting_retry", 0},   {"pending", 0}, {"oldest_due_age_seconds", nullptr}};
+    by_kind[k] = {{"queue", k},         {"dead", 0},    {"oldest_dead_age_seconds", nullptr},
+                  {"waiting_retry", 0}, {"pending", 0}, {"oldest_due_age_seconds", nullptr}};
   for (const auto& r : tx.exec(queues_sql)) {
     auto kind = r[size{0}].as<std::string>();
     auto& q = by_kind[kind];
     q["queue"] = kind;
     q["dead"] = r[size{1}].as<int64_t>();
-    q["oldest_dead_age_seconds"] = r[size{2}].is_null() ? nlohmann::json(nullptr) : nlohmann::json(r[size{2}].as<double>());
+    q["oldest_dead_age_seconds"] =
+        r[size{2}].is_null() ? nlohmann::json(nullptr) : nlohmann::json(r[size{2}].as<double>());
     q["waiting_retry"] = r[size{3}].as<int64_t>();
     q["pending"] = r[size{4}].as<int64_t>();
-    q["oldest_due_age_seconds"] = r[size{5}].is_null() ? nlohmann::json(nullptr) : nlohmann::json(r[size{5}].as<double>());
+    q["oldest_due_age_seconds"] =
+        r[size{5}].is_null() ? nlohmann::json(nullptr) : nlohmann::json(r[size{5}].as<double>());
   }
   auto data = nlohmann::json::array();
   for (auto& [kind, q] : by_kind.items())

@@ -28,7 +28,8 @@ nlohmann::json list(pqxx::transaction_base& tx, const dead_letter_query& q);
 /// Back to pending with attempts reset, now. `kind` (if not empty) must be
 /// the event's. Throws domain_error: not_found, or conflict when the event
 /// is not dead (only dead letters are replayed).
-nlohmann::json replay(pqxx::transaction_base& tx, int64_t id, const std::string& kind, const std::string& actor);
+nlohmann::json replay(pqxx::transaction_base& tx, int64_t id, const std::string& kind,
+                      const std::string& actor);
 
 nlohmann::json bulk_replay(pqxx::transaction_base& tx, const dead_letter_bulk& q);
 

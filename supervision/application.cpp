@@ -138,11 +138,17 @@ http::jobs_routes_config jobs_routes_config(const config::settings& s, const tre
 
 http::delivery_routes_config delivery_routes_config(const config::settings& s, const tree& actors) {
   http::delivery_routes_config c;
-  c.pool = [&actors] { return actors.db_pool(); };
+  c.pool = [&actors] {
+    return actors.db_pool();
+  };
   c.request_timeout = s.api_request_timeout;
-  c.email = [&actors] { return actors.email(); };
+  c.email = [&actors] {
+    return actors.email();
+  };
   c.board = actors.circuits();
-  c.refresh_gauges = [&actors] { actors.refresh_db_gauges(); };
+  c.refresh_gauges = [&actors] {
+    actors.refresh_db_gauges();
+  };
   return c;
 }
 

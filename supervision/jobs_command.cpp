@@ -1,10 +1,10 @@
 // `clean-service jobs run --job NAME --once | list | status`: the jobs from
 // the command line, against the same database state the runners use.
 
+#include "actors/circuit_breaker.hpp"
 #include "config/cli.hpp"
 #include "config/schedule.hpp"
 #include "config/settings.hpp"
-#include "actors/circuit_breaker.hpp"
 #include "delivery/mail_adapters.hpp"
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"
@@ -96,11 +96,12 @@ int status(pqxx::connection& db, const config::settings& s, bool json) {
 /// own: a run against a provider that is down defers the rest of its
 /// emails after a few failures instead of burning every retry.
 delivery::email_sender direct_sender(const config::settings& s) {
-  std::shared_ptr<delivery::mail_adapter> adapter = delivery::make_mail_adapter(s.email, s.jobs.email_file_dir);
+  std::shared_ptr<delivery::mail_adapter> adapter =
+      delivery::make_mail_adapter(s.email, s.jobs.email_file_dir);
   auto breaker = std::make_shared<circuit_breaker>("email", s.email.breaker);
   return [adapter, breaker](const delivery::outbound_email& m) -> delivery::email_send_result {
     using clock = std::chrono::steady_clock;
-    if (!breaker->allow(clock::now()))
+    if (!breaker->try_acquire(clock::now()))
       return {{delivery::send_status::failed, "the email circuit breaker is open", 0},
               true,
               std::max(breaker->retry_after(clock::now()), std::chrono::milliseconds{1000})};
@@ -116,7 +117,8 @@ delivery::email_sender direct_sender(const config::settings& s) {
 int run_once(pqxx::connection& db, const config::settings& s, const jobs::job_definition& def) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  jobs::job_context ctx{db, s.jobs, s.database_url, s.public_base_url, {}, nullptr, nullptr, direct_sender(s)};
+  jobs::job_context ctx{db, s.jobs,  s.database_url, s.public_base_url,
+                        {}, nullptr, nullptr,        direct_sender(s)};
   auto report = jobs::run_job(def, ctx, std::string{"cli:"} + host + ":" + std::to_string(::getpid()));
   switch (report.outcome) {
     case jobs::run_report::status::success:

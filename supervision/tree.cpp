@@ -219,7 +219,9 @@ child_spec email_child(const config::settings& settings, telemetry::metrics_regi
   cfg.board = std::move(board);
   auto email_settings = settings.email;
   auto file_dir = settings.jobs.email_file_dir;
-  cfg.make_adapter = [email_settings, file_dir] { return delivery::make_mail_adapter(email_settings, file_dir); };
+  cfg.make_adapter = [email_settings, file_dir] {
+    return delivery::make_mail_adapter(email_settings, file_dir);
+  };
   c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
     // Detached: a send blocks on the provider (libcurl) or the disk.
     auto h = parent->spawn<caf::detached>(email, cfg, ctx);
@@ -314,8 +316,8 @@ child_spec health_child(const config::settings& settings, telemetry::metrics_reg
 
 supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_registry& metrics,
                           std::shared_ptr<const std::atomic<bool>> draining,
-                          std::shared_ptr<tree_observer> observer,
-                          const std::shared_ptr<job_directory>& jobs, std::shared_ptr<circuit_board> board) {
+                          std::shared_ptr<tree_observer> observer, const std::shared_ptr<job_directory>& jobs,
+                          std::shared_ptr<circuit_board> board) {
   tree_options opts;
   opts.backoff = {settings.supervisor_backoff_min, settings.supervisor_backoff_max, 0.2, 30s};
   opts.observer = observer;
@@ -342,8 +344,9 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
       supervisor_child(subtree(opts, "root/jobs", true,
                                jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false,
-                               jobs ? std::vector<child_spec>{email_child(settings, metrics, std::move(board))}
-                                    : std::vector<child_spec>{})),
+                               jobs
+                                   ? std::vector<child_spec>{email_child(settings, metrics, std::move(board))}
+                                   : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
   return root;

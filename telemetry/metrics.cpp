@@ -131,10 +131,11 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
            .Help("Email notifications by template and status: delivered, skipped, failed (will retry), "
                  "dead, deferred (breaker open).")
            .Register(r);
-  delivery_.outbox_queue = &prometheus::BuildGauge()
-                                .Name("outbox_queue_messages")
-                                .Help("Outbox events by status, from the database (status=\"dead\" is the DLQ).")
-                                .Register(r);
+  delivery_.outbox_queue =
+      &prometheus::BuildGauge()
+           .Name("outbox_queue_messages")
+           .Help("Outbox events by status, from the database (status=\"dead\" is the DLQ).")
+           .Register(r);
   delivery_.email_dlq = &prometheus::BuildGauge()
                              .Name("email_dlq_messages")
                              .Help("Email events waiting for a retry (pending) or given up on (dead), from "
@@ -144,13 +145,14 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
     delivery_.outbox_queue->Add({{"status", status}});
   for (const char* status : {"pending", "dead"})
     delivery_.email_dlq->Add({{"status", status}});
-  for (const char* tmpl : {"booking_confirmation", "booking_reminder", "booking_completed", "booking_cancelled",
-                           "invoice_issued", "invoice_reminder", "nps_survey"})
+  for (const char* tmpl : {"booking_confirmation", "booking_reminder", "booking_completed",
+                           "booking_cancelled", "invoice_issued", "invoice_reminder", "nps_survey"})
     for (const char* status : {"delivered", "skipped", "failed", "dead", "deferred"})
       delivery_.notifications->Add({{"template", tmpl}, {"status", status}});
 }
 
-void delivery_metrics::count_notification(const std::string& template_name, const std::string& outcome) const {
+void delivery_metrics::count_notification(const std::string& template_name,
+                                          const std::string& outcome) const {
   if (!notifications || template_name.empty())
     return;
   std::string status;

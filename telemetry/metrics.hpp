@@ -66,12 +66,14 @@ struct admin_metrics {
 /// Email and outbox delivery: breakers, provider outcomes, notifications,
 /// and the queue depths sampled from the database (every instance).
 struct delivery_metrics {
-  prometheus::Family<prometheus::Gauge>* circuit_state = nullptr;         // circuit_state{circuit}
-  prometheus::Family<prometheus::Counter>* circuit_transitions = nullptr; // circuit_transitions_total{circuit,to}
-  prometheus::Family<prometheus::Counter>* adapter_outcomes = nullptr;    // email_adapter_outcomes_total{status}
-  prometheus::Family<prometheus::Counter>* notifications = nullptr; // email_notifications_total{template,status}
-  prometheus::Family<prometheus::Gauge>* outbox_queue = nullptr;    // outbox_queue_messages{status}
-  prometheus::Family<prometheus::Gauge>* email_dlq = nullptr;       // email_dlq_messages{status}
+  prometheus::Family<prometheus::Gauge>* circuit_state = nullptr; // circuit_state{circuit}
+  prometheus::Family<prometheus::Counter>* circuit_transitions =
+      nullptr; // circuit_transitions_total{circuit,to}
+  prometheus::Family<prometheus::Counter>* adapter_outcomes = nullptr; // email_adapter_outcomes_total{status}
+  prometheus::Family<prometheus::Counter>* notifications =
+      nullptr;                                                   // email_notifications_total{template,status}
+  prometheus::Family<prometheus::Gauge>* outbox_queue = nullptr; // outbox_queue_messages{status}
+  prometheus::Family<prometheus::Gauge>* email_dlq = nullptr;    // email_dlq_messages{status}
 
   /// email_notifications_total for an outbox outcome of an email event.
   void count_notification(const std::string& template_name, const std::string& outcome) const;

@@ -189,6 +189,46 @@ CAF_TEST(secrets are never echoed in errors) {
   CAF_CHECK(!mentions(err, "hunter2"));
 }
 
+CAF_TEST(email settings are read and checked together) {
+  auto r = parse({{"EMAIL_ADAPTER", "smtp"},
+                  {"SMTP_URL", "smtp://mail.example:2525"},
+                  {"SMTP_USERNAME", "clean"},
+                  {"SMTP_PASSWORD", "pa55"},
+                  {"SMTP_STARTTLS", "required"},
+                  {"EMAIL_SEND_TIMEOUT_SECONDS", "7.5"},
+                  {"EMAIL_BREAKER_WINDOW", "10"},
+                  {"EMAIL_BREAKER_MIN_CALLS", "4"},
+                  {"EMAIL_BREAKER_FAILURE_RATE_PERCENT", "30"},
+                  {"EMAIL_BREAKER_OPEN_SECONDS", "12"},
+                  {"EMAIL_BREAKER_HALF_OPEN_CALLS", "2"},
+                  {"EMAIL_BREAKER_HALF_OPEN_MAX_SECONDS", "40"}});
+  CAF_REQUIRE(r.value);
+  const auto& e = r.value->email;
+  CAF_CHECK(e.adapter == email_adapter::smtp);
+  CAF_CHECK_EQUAL(e.smtp_url, "smtp://mail.example:2525");
+  CAF_CHECK(e.starttls == smtp_tls::required);
+  CAF_CHECK_EQUAL(e.send_timeout, 7500ms);
+  CAF_CHECK_EQUAL(e.breaker.window, 10);
+  CAF_CHECK_EQUAL(e.breaker.minimum_calls, 4);
+  CAF_CHECK_EQUAL(e.breaker.failure_rate_percent, 30);
+  CAF_CHECK_EQUAL(e.breaker.open_for, 12000ms);
+  CAF_CHECK_EQUAL(e.breaker.half_open_calls, 2);
+  CAF_CHECK_EQUAL(e.breaker.half_open_max, 40000ms);
+  CAF_CHECK(parse({}).value->email.adapter == email_adapter::file);
+
+  // What a chosen adapter needs is required, and named.
+  CAF_CHECK(mentions(error_for("EMAIL_ADAPTER", "smtp"), "SMTP_URL"));
+  CAF_CHECK(mentions(error_for("EMAIL_ADAPTER", "sendgrid"), "SENDGRID_API_KEY"));
+  CAF_CHECK(mentions(error_for("EMAIL_ADAPTER", "pigeon"), "EMAIL_ADAPTER"));
+  auto err = error_for("SMTP_URL", "http://user:hunter2@mail");
+  CAF_CHECK(mentions(err, "SMTP_URL"));
+  CAF_CHECK(!mentions(err, "hunter2"));
+  CAF_CHECK(mentions(error_for("EMAIL_BREAKER_MIN_CALLS", "50"), "EMAIL_BREAKER_WINDOW"));
+  CAF_CHECK(
+      mentions(error_for("EMAIL_BREAKER_FAILURE_RATE_PERCENT", "0"), "EMAIL_BREAKER_FAILURE_RATE_PERCENT"));
+  CAF_CHECK(mentions(error_for("SMTP_STARTTLS", "maybe"), "SMTP_STARTTLS"));
+}
+
 CAF_TEST(fault injection is refused in production) {
   auto r = parse({{"FAULT_INJECTION", "1"}});
   CAF_REQUIRE(r.value);
@@ -316,7 +356,18 @@ CAF_TEST(every variable is documented) {
                                           "ADMIN_AUTH_MAX_FAILURES",
                                           "ADMIN_AUTH_LOCKOUT_SECONDS",
                                           "SUPERVISOR_BACKOFF_MIN_SECONDS",
-                                          "SUPERVISOR_BACKOFF_MAX_SECONDS"};
+                                          "SUPERVISOR_BACKOFF_MAX_SECONDS",
+                                          "EMAIL_ADAPTER",
+                                          "SMTP_URL",
+                                          "SMTP_USERNAME",
+                                          "SMTP_PASSWORD",
+                                          "SMTP_STARTTLS",
+                                          "EMAIL_SEND_TIMEOUT_SECONDS",
+                                          "SENDGRID_API_KEY",
+                                          "SENDGRID_BASE_URL",
+                                          "EMAIL_BREAKER_WINDOW",
+                                          "EMAIL_BREAKER_OPEN_SECONDS",
+                                          "JOB_STATEMENT_TIMEOUT_SECONDS"};
   auto& docs = documented_variables();
   for (auto& name : expected) {
     auto found = std::any_of(docs.begin(), docs.end(), [&](auto& d) { return name == d.name; });

@@ -19,7 +19,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 # Values for path parameters when probing routes: no record has the id or
 # token; the actor and the job exist (the drills are refused without
 # FAULT_INJECTION; a job run, pause and resume are harmless).
-DUMMY_PARAMS = {"id": "999999", "token": "x", "path": "root/db/probe", "name": "backup"}
+DUMMY_PARAMS = {"id": "999999", "event_id": "999999", "token": "x", "path": "root/db/probe", "name": "backup"}
 # Documented response headers the service sends on every such response.
 ALWAYS_SENT = {"x-request-id", "www-authenticate", "retry-after"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -592,12 +592,15 @@ class LiveTest(Conformance, unittest.TestCase):
         status, _, sessions = self.call("get", "/v1/admin/break-glass", "/v1/admin/break-glass?all=true")
         self.assertIn((session["id"], "ended"), [(s["id"], s["state"]) for s in sessions["data"]])
 
-        # The audit log, paged: the start, the audited write, the end.
+        # The audit log, paged: the start, every use of the token (reads
+        # included, refusals included), the audited write, the end.
         entries = self.audit_entries()
         mine = [(e["action"], e["status"], e["outcome"], e["reason"]) for e in entries
                 if e["break_glass_session_id"] == session["id"]]
         self.assertEqual(mine, [("break_glass.end", 200, "success", "openapi e2e"),
                                 ("POST /v1/admin/supervisor/{path...}/crash", 403, "forbidden", "openapi drill"),
+                                ("POST /v1/admin/break-glass/start", 403, "forbidden", "openapi e2e"),
+                                ("GET /v1/admin", 200, "success", "openapi e2e"),
                                 ("break_glass.start", 201, "success", "openapi e2e")])
         status, _, error = self.call("get", "/v1/admin/audit", "/v1/admin/audit?limit=201&cursor=bogus")
         self.assertEqual(status, 422)
