@@ -19,11 +19,9 @@ using self_ptr = supervised_pointer<email_actor, email_state>;
 using delivery::email_send_result;
 using delivery::send_status;
 
-constexpr const char* circuit = "email";
-
 void count_outcome(const email_state& st, const char* status) {
-  if (st.config.metrics && st.config.metrics->adapter_outcomes)
-    st.config.metrics->adapter_outcomes->Add({{"status", status}}).Increment();
+  if (st.config.outcomes)
+    st.config.outcomes->Add({{"status", status}}).Increment();
 }
 
 nlohmann::json snapshot(self_ptr self) {
@@ -36,23 +34,25 @@ void publish_state(self_ptr self) {
   auto& st = self->state;
   auto value = gauge_value(st.breaker->state(self->clock().now()));
   if (st.config.metrics && st.config.metrics->circuit_state)
-    st.config.metrics->circuit_state->Add({{"circuit", circuit}}).Set(value);
+    st.config.metrics->circuit_state->Add({{"circuit", st.config.circuit}}).Set(value);
   if (st.config.board)
-    st.config.board->publish(circuit, snapshot(self).dump());
+    st.config.board->publish(st.config.circuit, snapshot(self).dump());
 }
 
 void watch_transitions(self_ptr self) {
   auto* metrics = self->state.config.metrics;
-  self->state.breaker->on_transition([metrics](breaker_state from, breaker_state to, const std::string& why) {
-    if (metrics && metrics->circuit_transitions)
-      metrics->circuit_transitions->Add({{"circuit", circuit}, {"to", to_string(to)}}).Increment();
-    if (metrics && metrics->circuit_state)
-      metrics->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
-    bool worse = to == breaker_state::open || to == breaker_state::forced_open;
-    log(worse ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
-        "circuit breaker changed state",
-        {{"circuit", circuit}, {"from", to_string(from)}, {"to", to_string(to)}, {"reason", why}});
-  });
+  auto circuit = self->state.config.circuit;
+  self->state.breaker->on_transition(
+      [metrics, circuit](breaker_state from, breaker_state to, const std::string& why) {
+        if (metrics && metrics->circuit_transitions)
+          metrics->circuit_transitions->Add({{"circuit", circuit}, {"to", to_string(to)}}).Increment();
+        if (metrics && metrics->circuit_state)
+          metrics->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
+        bool worse = to == breaker_state::open || to == breaker_state::forced_open;
+        log(worse ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
+            "circuit breaker changed state",
+            {{"circuit", circuit}, {"from", to_string(from)}, {"to", to_string(to)}, {"reason", why}});
+      });
 }
 
 email_send_result send(self_ptr self, const delivery::outbound_email& email) {
@@ -61,7 +61,7 @@ email_send_result send(self_ptr self, const delivery::outbound_email& email) {
   if (!breaker.try_acquire(self->clock().now())) {
     count_outcome(st, "circuit_open");
     auto wait = std::max(breaker.retry_after(self->clock().now()), std::chrono::milliseconds{1000});
-    return {{send_status::failed, "the email circuit breaker is open", 0}, true, wait};
+    return {{send_status::failed, "the " + st.config.circuit + " circuit breaker is open", 0}, true, wait};
   }
   auto outcome = st.adapter->send(email);
   count_outcome(st, to_string(outcome.status));
@@ -71,8 +71,10 @@ email_send_result send(self_ptr self, const delivery::outbound_email& email) {
   else
     breaker.on_success(now);
   if (outcome.status != send_status::sent && outcome.status != send_status::duplicate)
-    log(spdlog::level::warn, "email_send_failed", "the email provider did not take a message",
-        {{"adapter", st.adapter->name()},
+    log(spdlog::level::warn, st.config.circuit == "sms" ? "sms_send_failed" : "email_send_failed",
+        "the provider did not take a message",
+        {{"channel", st.config.circuit},
+         {"adapter", st.adapter->name()},
          {"status", to_string(outcome.status)},
          {"code", static_cast<int64_t>(outcome.code)},
          {"template", email.template_name},
@@ -107,7 +109,7 @@ void sync(self_ptr self, const std::vector<persistence::circuit_override>& all) 
   auto current = st.breaker->state(now);
   const persistence::circuit_override* mine = nullptr;
   for (const auto& o : all)
-    if (o.circuit == circuit)
+    if (o.circuit == st.config.circuit)
       mine = &o;
   auto why = [](const persistence::circuit_override& o) {
     return "override by " + o.set_by + (o.reason.empty() ? "" : " (" + o.reason + ")");
@@ -128,7 +130,7 @@ email_actor::behavior_type email(self_ptr self, email_config config, supervised_
   st.config = std::move(config);
   st.supervision = std::move(ctx);
   st.adapter = st.config.make_adapter();
-  st.breaker.emplace(circuit, st.config.breaker);
+  st.breaker.emplace(st.config.circuit, st.config.breaker);
   supervise(self, st.supervision);
   watch_transitions(self);
   publish_state(self);
@@ -150,11 +152,12 @@ email_actor::behavior_type email(self_ptr self, email_config config, supervised_
   };
 }
 
-delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::milliseconds timeout) {
-  return [&system, timeout](const delivery::outbound_email& m) -> email_send_result {
-    auto handle = caf::actor_cast<email_actor>(system.registry().get(email_name));
+delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::milliseconds timeout,
+                                        caf::atom_value name) {
+  return [&system, timeout, name](const delivery::outbound_email& m) -> email_send_result {
+    auto handle = caf::actor_cast<email_actor>(system.registry().get(name));
     if (!handle)
-      return {{send_status::failed, "the email actor is restarting", 0}, true, std::chrono::seconds{5}};
+      return {{send_status::failed, "the sender actor is restarting", 0}, true, std::chrono::seconds{5}};
     caf::scoped_actor self{system};
     email_send_result out{{send_status::failed, "no answer from the email actor", 0}, false, {}};
     self->request(handle, timeout, send_atom::value, m)

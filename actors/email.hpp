@@ -3,7 +3,10 @@
 // The email actor: every email this process sends goes through it, so its
 // circuit breaker sees every provider call. Spawned detached under
 // root/email (a send blocks on libcurl); the job threads reach it with a
-// blocking request from their own thread (see email_sender_for).
+// blocking request from their own thread (see email_sender_for). The SMS
+// channel is a second instance of the same actor (circuit "sms", its own
+// adapter, breaker and registry name), so a stalled SMS provider never
+// holds up email.
 
 #include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
@@ -16,16 +19,28 @@
 #include <memory>
 #include <optional>
 
+namespace prometheus {
+class Counter;
+template <typename T>
+class Family;
+} // namespace prometheus
+
 namespace clean {
 
 namespace telemetry {
 struct delivery_metrics;
 }
 
-/// Name under which the email actor is registered.
+/// Names under which the email and SMS actors are registered.
 inline constexpr caf::atom_value email_name = caf::atom("email");
+inline constexpr caf::atom_value sms_name = caf::atom("sms");
 
 struct email_config {
+  /// The breaker's name: `circuit_state{circuit}`, overrides, the admin API.
+  std::string circuit = "email";
+  /// Provider outcomes by status: email_adapter_outcomes_total or
+  /// sms_notifications_total (may be null).
+  prometheus::Family<prometheus::Counter>* outcomes = nullptr;
   /// Builds the provider adapter (EMAIL_ADAPTER); called once per start.
   std::function<std::unique_ptr<delivery::mail_adapter>()> make_adapter;
   config::breaker_settings breaker;
@@ -58,6 +73,7 @@ email_actor::behavior_type email(supervised_pointer<email_actor, email_state> se
 /// restarting or shedding, emails are deferred (nothing was tried); when it
 /// dies mid-send the email counts as failed and is retried (its stable
 /// Message-ID makes a double delivery recognisable).
-delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::milliseconds timeout);
+delivery::email_sender email_sender_for(caf::actor_system& system, std::chrono::milliseconds timeout,
+                                        caf::atom_value name = email_name);
 
 } // namespace clean

@@ -130,7 +130,8 @@ void run(job_actor_pointer self) {
                         st.config.metrics,
                         series_of(st),
                         st.send_email,
-                        st.config.delivery};
+                        st.config.delivery,
+                        st.send_sms};
   auto report = jobs::run_job(*def, ctx, st.config.owner);
   if (report.connection_broken)
     st.conn.reset();
@@ -197,6 +198,8 @@ caf::behavior job_actor(job_actor_pointer self, job_actor_config cfg, supervised
   }
   supervise(self, st.supervision);
   st.send_email = email_sender_for(self->system(), st.config.email_timeout);
+  if (st.config.sms)
+    st.send_sms = email_sender_for(self->system(), st.config.email_timeout, sms_name);
   if (auto* s = series_of(st)) {
     s->up->Set(1);
     self->attach_functor([s](const caf::error&) { s->up->Set(0); });

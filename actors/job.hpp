@@ -41,6 +41,8 @@ struct job_actor_config {
   std::shared_ptr<jobs_health> health;
   /// Longest wait for the email actor's answer to one send.
   std::chrono::milliseconds email_timeout{65000};
+  /// SMS_ADAPTER is set: SMS events go through the SMS actor.
+  bool sms = false;
 };
 
 struct job_actor_state {
@@ -53,6 +55,7 @@ struct job_actor_state {
   std::unique_ptr<pqxx::connection> conn;
   bool missed_checked = false;
   delivery::email_sender send_email;
+  delivery::email_sender send_sms;
 };
 
 using job_actor_pointer = caf::stateful_actor<job_actor_state, instrumented<caf::event_based_actor>>*;

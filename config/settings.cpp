@@ -286,6 +286,33 @@ void read_email(reader& r, settings& s) {
   read_breaker(r, "EMAIL", e.breaker);
 }
 
+void read_sms(reader& r, settings& s) {
+  auto& m = s.sms;
+  r.choice("SMS_ADAPTER", m.adapter, {{"twilio", sms_adapter::twilio}, {"log", sms_adapter::log}});
+  if (auto v = r.raw("TWILIO_ACCOUNT_SID"))
+    m.twilio_account_sid = *v;
+  if (auto v = r.raw("TWILIO_AUTH_TOKEN"))
+    m.twilio_auth_token = *v;
+  if (auto v = r.raw("TWILIO_FROM"))
+    m.twilio_from = *v;
+  if (auto v = r.raw("TWILIO_BASE_URL")) {
+    if (v->starts_with("http://") || v->starts_with("https://"))
+      m.twilio_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
+    else
+      r.fail("TWILIO_BASE_URL", *v, "an http:// or https:// URL");
+  }
+  if (m.adapter == sms_adapter::twilio)
+    for (auto [name, value] :
+         {std::pair{"TWILIO_ACCOUNT_SID", &m.twilio_account_sid},
+          std::pair{"TWILIO_AUTH_TOKEN", &m.twilio_auth_token}, std::pair{"TWILIO_FROM", &m.twilio_from}})
+      if (value->empty())
+        r.fail(name, "", "to be set when SMS_ADAPTER=twilio");
+  m.connect_timeout = s.email.smtp_connect_timeout;
+  m.send_timeout = s.email.send_timeout;
+  read_breaker(r, "SMS", m.breaker);
+  s.jobs.sms_reminders = m.enabled();
+}
+
 } // namespace
 
 parse_result parse_settings(const environment& env) {
@@ -345,6 +372,7 @@ parse_result parse_settings(const environment& env) {
   read_admin(r, s);
   read_jobs(r, s.jobs);
   read_email(r, s);
+  read_sms(r, s);
   if (auto v = r.raw("PUBLIC_BASE_URL")) {
     if (v->starts_with("http://") || v->starts_with("https://"))
       s.public_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
@@ -462,6 +490,12 @@ const std::vector<variable_doc>& documented_variables() {
       {"SENDGRID_API_KEY", "(none)", "API key for EMAIL_ADAPTER=sendgrid (never logged)"},
       {"SENDGRID_BASE_URL", "https://api.sendgrid.com",
        "SendGrid API base (tests point it at a local server)"},
+      {"SMS_ADAPTER", "(none)", "twilio | log: booking reminders also go by SMS to customers with a phone"},
+      {"TWILIO_ACCOUNT_SID", "(none)", "Twilio account (SMS_ADAPTER=twilio)"},
+      {"TWILIO_AUTH_TOKEN", "(none)", "Twilio auth token (never logged)"},
+      {"TWILIO_FROM", "(none)", "the sending number, E.164 (+15005550006)"},
+      {"TWILIO_BASE_URL", "https://api.twilio.com", "Twilio API base (tests point it at a local server)"},
+      {"SMS_BREAKER_*", "as EMAIL_BREAKER_*", "the SMS channel's own breaker (same six variables)"},
       {"EMAIL_BREAKER_WINDOW", "20", "email circuit breaker: calls in the sliding window"},
       {"EMAIL_BREAKER_MIN_CALLS", "5", "calls in the window before the breaker may open"},
       {"EMAIL_BREAKER_FAILURE_RATE_PERCENT", "50", "failure share of the window that opens the breaker"},

@@ -46,6 +46,8 @@ struct jobs_settings {
   std::string pg_dump = "pg_dump";
   std::string pg_restore = "pg_restore";
   std::chrono::seconds backup_timeout{1800};
+  /// Booking reminders also queue an SMS (set when SMS_ADAPTER is).
+  bool sms_reminders = false;
 };
 
 /// A circuit breaker's tuning (see actors/circuit_breaker.hpp).
@@ -79,6 +81,22 @@ struct email_settings {
   std::string sendgrid_api_key; // secret; never logged
   std::string sendgrid_base_url = "https://api.sendgrid.com";
   breaker_settings breaker;
+};
+
+enum class sms_adapter { none, twilio, log };
+
+/// The SMS channel (SMS_ADAPTER): booking reminders also go by SMS to
+/// customers with a phone when it is set.
+struct sms_settings {
+  sms_adapter adapter = sms_adapter::none;
+  std::string twilio_account_sid;
+  std::string twilio_auth_token; // secret; never logged
+  std::string twilio_from;       // the sending number, E.164
+  std::string twilio_base_url = "https://api.twilio.com";
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds send_timeout{30000};
+  breaker_settings breaker;
+  bool enabled() const { return adapter != sms_adapter::none; }
 };
 
 /// The jobs there are, with their default schedule and missed-run policy.
@@ -140,6 +158,7 @@ struct settings {
 
   jobs_settings jobs;
   email_settings email;
+  sms_settings sms;
   /// Base of links the service sends out (the NPS survey link).
   std::string public_base_url = "http://127.0.0.1:8080";
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -34,6 +35,27 @@ std::string csv_field(const std::string& v) {
     out.push_back(c);
   }
   return out + "\"";
+}
+
+/// What a provider's answer means for the event: delivered, deferred
+/// (breaker open), or a failure — permanent when the provider rejected it.
+delivery outcome_of(const email_send_result& sent, const char* channel) {
+  if (sent.deferred)
+    return {result::deferred, sent.retry_after};
+  switch (sent.outcome.status) {
+    case send_status::sent:
+      return {result::delivered};
+    case send_status::duplicate:
+      return {result::duplicate};
+    case send_status::rejected:
+      throw delivery_failure(true,
+                             std::string{"rejected by the "} + channel + " provider: " + sent.outcome.detail);
+    case send_status::failed:
+    case send_status::timeout:
+      break;
+  }
+  throw delivery_failure(false, std::string{channel} + " provider " + to_string(sent.outcome.status) + ": " +
+                                    sent.outcome.detail);
 }
 
 delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
@@ -71,22 +93,36 @@ delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   out.mime = build_message(cfg.email_from, out.message_id, *email, now);
-  auto sent = cfg.send_email(out);
-  if (sent.deferred)
-    return {result::deferred, sent.retry_after};
-  switch (sent.outcome.status) {
-    case send_status::sent:
-      return {result::delivered};
-    case send_status::duplicate:
-      return {result::duplicate};
-    case send_status::rejected:
-      throw delivery_failure(true, "rejected by the email provider: " + sent.outcome.detail);
-    case send_status::failed:
-    case send_status::timeout:
-      break;
+  return outcome_of(cfg.send_email(out), "email");
+}
+
+delivery deliver_sms(pqxx::connection_base& conn, const dispatch_config& cfg,
+                     const persistence::claimed_event& ev, const nlohmann::json& payload) {
+  auto name = payload.value("template", std::string{});
+  nlohmann::json ctx;
+  try {
+    ctx = persistence::job_work::email_context(conn, payload);
+  } catch (const std::invalid_argument& e) {
+    throw delivery_failure(true, std::string{"template error ("} + name + "): " + e.what());
   }
-  throw delivery_failure(false, std::string{"email provider "} + to_string(sent.outcome.status) + ": " +
-                                    sent.outcome.detail);
+  std::optional<std::string> text;
+  try {
+    text = render_sms(name, ctx, cfg.templates);
+  } catch (const template_error& e) {
+    throw delivery_failure(true, "template error (" + name + "): " + e.what());
+  }
+  const auto& phone = ctx["customer"]["phone"];
+  if (!text || !phone.is_string() || phone.get<std::string>().empty())
+    return {result::skipped}; // cancelled since, or the customer has no phone any more
+  if (!cfg.send_sms)
+    return {result::deferred, std::chrono::seconds{30}};
+  outbound_email out;
+  out.message_id = message_id_for(ev.dedupe_key);
+  out.template_name = name;
+  out.to_name = ctx["customer"].value("name", std::string{});
+  out.to_address = phone.get<std::string>();
+  out.text = *text;
+  return outcome_of(cfg.send_sms(out), "SMS");
 }
 
 delivery deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
@@ -128,6 +164,8 @@ delivery deliver(pqxx::connection_base& conn, const dispatch_config& cfg,
     return deliver_email(conn, cfg, ev, payload);
   if (ev.kind == "export")
     return deliver_export(conn, cfg, payload);
+  if (ev.kind == "sms")
+    return deliver_sms(conn, cfg, ev, payload);
   throw delivery_failure(true, "no delivery adapter for kind '" + ev.kind + "' in this build");
 }
 
@@ -222,26 +260,27 @@ dispatch_report dispatch(pqxx::connection_base& conn, const dispatch_config& cfg
   dispatch_report report;
   for (int batch = 0; batch < max_batches; ++batch) {
     auto events = od::claim(conn, sel);
-    bool breaker_open = false;
+    std::map<std::string, int64_t> deferred_kinds; // kind -> seconds its provider asked to wait
     for (const auto& ev : events) {
       auto payload = nlohmann::json::parse(ev.payload, nullptr, false);
       auto tmpl = template_of(ev, payload);
       std::string outcome;
-      if (breaker_open && ev.kind == "email") {
-        // The provider is known to be down: the rest of the batch waits
-        // with it instead of each asking the breaker.
-        outcome = od::defer(conn, ev, report.defer_seconds) ? "deferred" : "lease_lost";
+      if (auto open = deferred_kinds.find(ev.kind); open != deferred_kinds.end()) {
+        // That provider's breaker is open: the rest of its events in the
+        // batch wait with it instead of each asking again.
+        outcome = od::defer(conn, ev, open->second) ? "deferred" : "lease_lost";
         report.deferred += outcome == "deferred";
       } else {
         outcome = deliver_one(conn, cfg, ev, payload, report);
-        breaker_open = outcome == "deferred";
+        if (outcome == "deferred")
+          deferred_kinds[ev.kind] = report.defer_seconds;
       }
       if (count)
         count(ev.kind, outcome, tmpl);
     }
     if (heartbeat)
       heartbeat();
-    if (static_cast<int>(events.size()) < sel.limit || breaker_open)
+    if (static_cast<int>(events.size()) < sel.limit || !deferred_kinds.empty())
       break;
   }
   return report;

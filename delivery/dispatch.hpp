@@ -34,6 +34,9 @@ using email_sender = std::function<email_send_result(const outbound_email&)>;
 struct dispatch_config {
   /// Sends one email. Unset: email events are deferred (nothing can send).
   email_sender send_email;
+  /// Sends one SMS (to_address is the phone, text the message). Unset: SMS
+  /// events are deferred.
+  email_sender send_sms;
   std::string email_file_dir = "var/mail";
   std::string email_from = "clean-service <no-reply@localhost>";
   std::string storage_dir = "var/storage";

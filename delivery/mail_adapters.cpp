@@ -2,10 +2,12 @@
 
 #include "delivery/files.hpp"
 #include "delivery/mail.hpp"
+#include "telemetry/logging.hpp"
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cstring>
 #include <mutex>
 
@@ -224,7 +226,101 @@ private:
   curl_handle curl_;
 };
 
+/// Twilio's Messages API: POST a form, Basic auth with the account SID and
+/// auth token; 201 means queued for delivery.
+class twilio_adapter : public mail_adapter {
+public:
+  explicit twilio_adapter(const config::sms_settings& s) :
+      s_(s), url_(s.twilio_base_url + "/2010-04-01/Accounts/" + s.twilio_account_sid + "/Messages.json") {}
+
+  send_outcome send(const outbound_email& sms) override {
+    CURL* c = curl_.get();
+    if (!c)
+      return {send_status::failed, "libcurl could not create a handle", 0};
+    char error[CURL_ERROR_SIZE] = {};
+    auto form = form_encode({{"To", sms.to_address}, {"From", s_.twilio_from}, {"Body", sms.text}});
+    std::string answer;
+    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, s_.twilio_account_sid.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, s_.twilio_auth_token.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size()));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(s_.connect_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(s_.send_timeout.count()));
+    auto rc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return {send_status::timeout, describe(rc, error, code), code};
+    if (rc != CURLE_OK)
+      return {send_status::failed, describe(rc, error, code), code};
+    if (code >= 200 && code < 300)
+      return {send_status::sent, "queued by Twilio", code};
+    auto detail = "Twilio answered " + std::to_string(code) + ": " + answer;
+    // As with SendGrid: credentials and capacity are retried, the rest
+    // (an invalid number, 400) is this message's fault.
+    if (code == 401 || code == 403 || code == 429 || code >= 500)
+      return {send_status::failed, detail, code};
+    return {send_status::rejected, detail, code};
+  }
+
+  const char* name() const override { return "twilio"; }
+
+private:
+  config::sms_settings s_;
+  std::string url_;
+  curl_handle curl_;
+};
+
+/// Development: the SMS is a log line (the number shortened to its end).
+class log_sms_adapter : public mail_adapter {
+public:
+  send_outcome send(const outbound_email& sms) override {
+    auto to =
+        sms.to_address.size() > 4 ? "..." + sms.to_address.substr(sms.to_address.size() - 4) : sms.to_address;
+    telemetry::log(
+        spdlog::level::info, "sms_logged", "SMS (SMS_ADAPTER=log, not sent)",
+        {{"to", to}, {"message_id", sms.message_id}, {"template", sms.template_name}, {"text", sms.text}});
+    return {send_status::sent, "logged", 0};
+  }
+  const char* name() const override { return "log"; }
+};
+
 } // namespace
+
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  auto encode = [](const std::string& in) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : in) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out.push_back('%');
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+      }
+    }
+    return out;
+  };
+  std::string out;
+  for (const auto& [k, v] : fields)
+    out += (out.empty() ? "" : "&") + encode(k) + "=" + encode(v);
+  return out;
+}
+
+std::unique_ptr<mail_adapter> make_sms_adapter(const config::sms_settings& settings) {
+  if (settings.adapter == config::sms_adapter::twilio) {
+    init_curl_once();
+    return std::make_unique<twilio_adapter>(settings);
+  }
+  return std::make_unique<log_sms_adapter>();
+}
 
 std::string sendgrid_body(const outbound_email& email) {
   nlohmann::json to = {{"email", email.to_address}};

@@ -13,6 +13,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace clean::delivery {
 
@@ -60,6 +62,14 @@ public:
 /// The adapter EMAIL_ADAPTER asks for. `file_dir` is EMAIL_FILE_DIR.
 std::unique_ptr<mail_adapter> make_mail_adapter(const config::email_settings& settings,
                                                 const std::string& file_dir);
+
+/// The SMS adapter SMS_ADAPTER asks for: `twilio` (Messages API through
+/// libcurl; `to_address` is the phone, `text` the message) or `log` (the
+/// development stand-in: a log line per message).
+std::unique_ptr<mail_adapter> make_sms_adapter(const config::sms_settings& settings);
+
+/// `a=b&c=d` with both sides percent-encoded (RFC 3986 unreserved kept).
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);
 
 /// The address inside "Name <addr>" (or the whole text when bare).
 std::string address_of(const std::string& mailbox);

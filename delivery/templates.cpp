@@ -166,4 +166,19 @@ std::optional<rendered_email> render(const std::string& template_name, const nlo
   return out;
 }
 
+std::optional<std::string> render_sms(const std::string& template_name, const nlohmann::json& context,
+                                      const template_options& options) {
+  if (template_name != "booking_reminder")
+    throw template_error("no SMS text for template " + template_name);
+  auto p = compose(template_name, context, options);
+  if (!p)
+    return std::nullopt;
+  // One line, short enough for two SMS segments at most.
+  auto out = p->body + " (clean-service)";
+  for (auto& c : out)
+    if (c == '\r' || c == '\n')
+      c = ' ';
+  return out.size() > 300 ? out.substr(0, 297) + "..." : out;
+}
+
 } // namespace clean::delivery

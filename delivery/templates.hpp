@@ -37,6 +37,11 @@ struct template_options {
 std::optional<rendered_email> render(const std::string& template_name, const nlohmann::json& context,
                                      const template_options& options);
 
+/// The SMS text of `template_name` (booking_reminder; anything else is a
+/// template_error), or nullopt when it no longer applies.
+std::optional<std::string> render_sms(const std::string& template_name, const nlohmann::json& context,
+                                      const template_options& options);
+
 std::string html_escape(const std::string& text);
 
 /// "90.00 EUR" from minor units.

@@ -17,7 +17,7 @@ using persistence::api_result;
 
 /// The breakers on-call can drive; each lives in the actor that calls its provider.
 const std::vector<std::string>& known_circuits() {
-  static const std::vector<std::string> all{"email"};
+  static const std::vector<std::string> all{"email", "sms"};
   return all;
 }
 
@@ -126,7 +126,7 @@ admin_handler control_route(config_ptr cfg, std::string action) {
     auto name = std::string{param(ctx.params, "name")};
     if (std::find(known_circuits().begin(), known_circuits().end(), name) == known_circuits().end())
       return reply(error_response(bhttp::status::not_found, "unknown_circuit",
-                                  "no circuit breaker named '" + name + "'; circuits: email"));
+                                  "no circuit breaker named '" + name + "'; circuits: email, sms"));
     persistence::circuit_override o;
     o.circuit = name;
     o.state = override_state(action);
@@ -137,12 +137,13 @@ admin_handler control_route(config_ptr cfg, std::string action) {
                    : who.break_glass_reason;
     auto* actors = &ctx.actors;
     database(cfg, ctx, reply, "admin.circuit_set", caf::make_message(circuit_set_atom::value, o),
-             [cfg, action, who, reply, actors](api_result& r) {
+             [cfg, name, action, who, reply, actors](api_result& r) {
                auto stored = nlohmann::json::parse(r.body);
-               auto local = cfg->email ? caf::actor_cast<email_actor>(cfg->email()) : email_actor{};
+               auto local = cfg->circuit_owner ? caf::actor_cast<email_actor>(cfg->circuit_owner(name))
+                                               : email_actor{};
                if (!local) {
                  stored["applied_here"] = false;
-                 stored["note"] = "stored; instances that send email apply it within a few seconds";
+                 stored["note"] = "stored; instances that call this provider apply it within a few seconds";
                  return reply(json_response(bhttp::status::ok, stored.dump()));
                }
                actors->request(
@@ -156,7 +157,7 @@ admin_handler control_route(config_ptr cfg, std::string action) {
                      // The actor is in the middle of a (slow) send: it picks
                      // the stored override up when it is done.
                      stored["applied_here"] = false;
-                     stored["note"] = "stored; the email actor is busy with a send and applies it next";
+                     stored["note"] = "stored; the sender is busy with a send and applies it next";
                      reply(json_response(bhttp::status::accepted, stored.dump()));
                    },
                    circuit_ctl_atom::value, action, who.user);

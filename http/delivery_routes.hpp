@@ -17,8 +17,9 @@ namespace clean::http {
 struct delivery_routes_config {
   std::function<caf::actor()> pool;
   std::chrono::milliseconds request_timeout{10000};
-  /// The local email actor (null where this process sends no email).
-  std::function<caf::actor()> email;
+  /// The local actor owning circuit `name` ("email", "sms"); null where
+  /// this process does not call that provider.
+  std::function<caf::actor(const std::string& name)> circuit_owner;
   /// Breaker snapshots published by the actors owning them.
   std::shared_ptr<const circuit_board> board;
   /// Asks for a fresh sample of the DLQ gauges after a replay.

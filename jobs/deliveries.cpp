@@ -23,6 +23,7 @@ delivery::dispatch_config dispatch_config_of(const job_context& ctx) {
   c.templates.public_base_url = ctx.public_base_url;
   c.email_max_attempts = ctx.settings.email_max_attempts;
   c.send_email = ctx.send_email;
+  c.send_sms = ctx.send_sms;
   c.export_max_attempts = ctx.settings.export_max_attempts;
   return c;
 }

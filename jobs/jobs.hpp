@@ -41,6 +41,8 @@ struct job_context {
   /// email events are deferred.
   delivery::email_sender send_email = {};
   const telemetry::delivery_metrics* delivery = nullptr; // may be null
+  /// How SMS go out; unset: SMS events are deferred.
+  delivery::email_sender send_sms = {};
 };
 
 struct job_result {

@@ -29,9 +29,17 @@ job_result counted(job_context& ctx, const persistence::job_work::queue_counts& 
 } // namespace
 
 job_result booking_reminders(job_context& ctx) {
-  auto c = persistence::job_work::queue_booking_reminders(
-      ctx.conn, seconds_of(ctx.settings.booking_reminder_lead), batch);
-  return counted(ctx, c, "booking reminders");
+  auto lead = seconds_of(ctx.settings.booking_reminder_lead);
+  auto c = persistence::job_work::queue_booking_reminders(ctx.conn, lead, batch);
+  auto out = counted(ctx, c, "booking reminders");
+  if (ctx.settings.sms_reminders) {
+    // The SMS twins go through the same outbox, with their own dedupe keys.
+    auto sms = persistence::job_work::queue_booking_sms_reminders(ctx.conn, lead, batch);
+    out.items += sms.queued;
+    out.summary +=
+        fmt::format("; queued {} SMS reminders ({} already queued elsewhere)", sms.queued, sms.skipped);
+  }
+  return out;
 }
 
 job_result invoice_reminders(job_context& ctx) {

@@ -30,6 +30,21 @@ constexpr const char* booking_reminders_sql =
     "  ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM candidates), (SELECT count(*) FROM ins)";
 
+// The SMS twin of a booking reminder, for customers with a phone.
+constexpr const char* booking_sms_reminders_sql =
+    "WITH candidates AS ("
+    "  SELECT b.id, b.customer_id FROM bookings b JOIN customers c ON c.id = b.customer_id"
+    "  WHERE b.status = 'scheduled' AND b.scheduled_at > now() AND c.phone IS NOT NULL"
+    "    AND b.scheduled_at <= now() + $1::float8 * interval '1 second'"
+    "    AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.dedupe_key = 'booking:' || b.id || "
+    "':reminder:sms')"
+    "  ORDER BY b.scheduled_at, b.id LIMIT $2),"
+    " ins AS (INSERT INTO outbox_events (kind, dedupe_key, payload)"
+    "  SELECT 'sms', 'booking:' || id || ':reminder:sms', jsonb_build_object('template', 'booking_reminder',"
+    "    'booking_id', id, 'customer_id', customer_id) FROM candidates"
+    "  ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM candidates), (SELECT count(*) FROM ins)";
+
 constexpr const char* invoice_reminders_sql =
     "WITH candidates AS ("
     "  SELECT i.id FROM invoices i WHERE i.status = 'open' AND i.due_at < now()"
@@ -59,7 +74,7 @@ constexpr const char* nps_sql =
 
 constexpr const char* booking_columns =
     "b.id, ts_to_micros(b.scheduled_at), b.duration_minutes, b.address, b.price_cents, b.currency, b.status, "
-    "c.name, c.email";
+    "c.name, c.email, c.phone";
 const std::string booking_ctx_sql =
     std::string{"SELECT "} + booking_columns +
     " FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = $1";
@@ -105,7 +120,9 @@ nlohmann::json booking_part(const pqxx::row& r) {
 }
 
 nlohmann::json customer_part(const pqxx::row& r) {
-  return {{"name", r[size{7}].as<std::string>()}, {"email", r[size{8}].as<std::string>()}};
+  return {{"name", r[size{7}].as<std::string>()},
+          {"email", r[size{8}].as<std::string>()},
+          {"phone", rows::text_or_null(r[size{9}])}};
 }
 
 int64_t id_of(const nlohmann::json& payload, const char* key) {
@@ -117,6 +134,10 @@ int64_t id_of(const nlohmann::json& payload, const char* key) {
 
 queue_counts queue_booking_reminders(pqxx::connection_base& conn, double lead_seconds, int batch) {
   return run_counts(conn, booking_reminders_sql, lead_seconds, batch);
+}
+
+queue_counts queue_booking_sms_reminders(pqxx::connection_base& conn, double lead_seconds, int batch) {
+  return run_counts(conn, booking_sms_reminders_sql, lead_seconds, batch);
 }
 
 queue_counts queue_invoice_reminders(pqxx::connection_base& conn, double interval_seconds, int batch) {
@@ -136,7 +157,7 @@ nlohmann::json email_context(pqxx::connection_base& conn, const nlohmann::json& 
       throw std::invalid_argument("no NPS survey " + std::to_string(survey));
     out["booking"] = booking_part(res[0]);
     out["customer"] = customer_part(res[0]);
-    out["survey"] = {{"id", survey}, {"token", res[0][size{9}].as<std::string>()}};
+    out["survey"] = {{"id", survey}, {"token", res[0][size{10}].as<std::string>()}};
   } else if (auto invoice = id_of(payload, "invoice_id")) {
     auto res = tx.exec_params(invoice_ctx_sql, invoice);
     if (res.empty())
@@ -144,12 +165,10 @@ nlohmann::json email_context(pqxx::connection_base& conn, const nlohmann::json& 
     const auto& r = res[0];
     out["booking"] = booking_part(r);
     out["customer"] = customer_part(r);
-    out["invoice"] = {{"id", r[size{9}].as<int64_t>()},
-                      {"amount_cents", r[size{10}].as<int64_t>()},
-                      {"currency", r[size{11}].as<std::string>()},
-                      {"due_at", rows::time_or_null(r[size{12}])},
-                      {"status", r[size{13}].as<std::string>()},
-                      {"reminders_sent", r[size{14}].as<int>()}};
+    out["invoice"] = {
+        {"id", r[size{10}].as<int64_t>()},           {"amount_cents", r[size{11}].as<int64_t>()},
+        {"currency", r[size{12}].as<std::string>()}, {"due_at", rows::time_or_null(r[size{13}])},
+        {"status", r[size{14}].as<std::string>()},   {"reminders_sent", r[size{15}].as<int>()}};
   } else if (auto booking = id_of(payload, "booking_id")) {
     auto res = tx.exec_params(booking_ctx_sql, booking);
     if (res.empty())

@@ -24,6 +24,8 @@ struct queue_counts {
 
 /// One `booking_reminder` email per scheduled booking starting within `lead_seconds`.
 queue_counts queue_booking_reminders(pqxx::connection_base& conn, double lead_seconds, int batch);
+/// The same as an SMS (kind `sms`) for customers with a phone.
+queue_counts queue_booking_sms_reminders(pqxx::connection_base& conn, double lead_seconds, int batch);
 /// One `invoice_reminder` per open, past-due invoice not reminded within `interval_seconds`.
 queue_counts queue_invoice_reminders(pqxx::connection_base& conn, double interval_seconds, int batch);
 /// One `nps_survey` email per completed booking's survey older than `delay_seconds`.

@@ -142,8 +142,8 @@ http::delivery_routes_config delivery_routes_config(const config::settings& s, c
     return actors.db_pool();
   };
   c.request_timeout = s.api_request_timeout;
-  c.email = [&actors] {
-    return actors.email();
+  c.circuit_owner = [&actors](const std::string& name) {
+    return name == "sms" ? actors.sms() : name == "email" ? actors.email() : caf::actor{};
   };
   c.board = actors.circuits();
   c.refresh_gauges = [&actors] {

@@ -102,7 +102,7 @@ delivery::email_sender direct_sender(const config::settings& s) {
   return [adapter, breaker](const delivery::outbound_email& m) -> delivery::email_send_result {
     using clock = std::chrono::steady_clock;
     if (!breaker->try_acquire(clock::now()))
-      return {{delivery::send_status::failed, "the email circuit breaker is open", 0},
+      return {{delivery::send_status::failed, "the " + breaker->name() + " circuit breaker is open", 0},
               true,
               std::max(breaker->retry_after(clock::now()), std::chrono::milliseconds{1000})};
     auto out = adapter->send(m);

@@ -175,8 +175,9 @@ child_spec gauges_child(telemetry::metrics_registry& metrics) {
       admin->break_glass_active->Set(static_cast<double>(s.break_glass_active));
       publish_outbox_depths(*delivery, s.outbox);
       // Overrides forced on any instance reach this one's breakers.
-      if (auto email_handle = caf::actor_cast<email_actor>(sys.registry().get(email_name)))
-        caf::anon_send(email_handle, circuit_sync_atom::value, s.circuit_overrides);
+      for (auto name : {email_name, sms_name})
+        if (auto sender = caf::actor_cast<email_actor>(sys.registry().get(name)))
+          caf::anon_send(sender, circuit_sync_atom::value, s.circuit_overrides);
     };
     cfg.pool = [&sys] {
       return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
@@ -214,6 +215,8 @@ child_spec email_child(const config::settings& settings, telemetry::metrics_regi
   c.heartbeat_ttl = settings.email.send_timeout + settings.email.smtp_connect_timeout + 10s;
   c.shutdown_timeout = 2s;
   email_config cfg;
+  cfg.circuit = "email";
+  cfg.outcomes = metrics.delivery().adapter_outcomes;
   cfg.breaker = settings.email.breaker;
   cfg.metrics = &metrics.delivery();
   cfg.board = std::move(board);
@@ -228,6 +231,40 @@ child_spec email_child(const config::settings& settings, telemetry::metrics_regi
     return caf::actor_cast<caf::actor>(publish(parent, email_name, h));
   };
   return c;
+}
+
+/// root/email/sms: the same actor for the SMS channel (SMS_ADAPTER), with
+/// its own adapter, breaker (circuit="sms") and registry name.
+child_spec sms_child(const config::settings& settings, telemetry::metrics_registry& metrics,
+                     std::shared_ptr<circuit_board> board) {
+  child_spec c;
+  c.id = "sms";
+  c.heartbeat_interval = 1s;
+  c.heartbeat_ttl = settings.sms.send_timeout + settings.sms.connect_timeout + 10s;
+  c.shutdown_timeout = 2s;
+  email_config cfg;
+  cfg.circuit = "sms";
+  cfg.outcomes = metrics.delivery().sms_notifications;
+  cfg.breaker = settings.sms.breaker;
+  cfg.metrics = &metrics.delivery();
+  cfg.board = std::move(board);
+  auto sms_settings = settings.sms;
+  cfg.make_adapter = [sms_settings] {
+    return delivery::make_sms_adapter(sms_settings);
+  };
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
+    auto h = parent->spawn<caf::detached>(email, cfg, ctx);
+    return caf::actor_cast<caf::actor>(publish(parent, sms_name, h));
+  };
+  return c;
+}
+
+std::vector<child_spec> email_children(const config::settings& settings, telemetry::metrics_registry& metrics,
+                                       const std::shared_ptr<circuit_board>& board) {
+  std::vector<child_spec> out{email_child(settings, metrics, board)};
+  if (settings.sms.enabled())
+    out.push_back(sms_child(settings, metrics, board));
+  return out;
 }
 
 /// The jobs subtree's children: the runner, then one actor per job. Both
@@ -277,6 +314,7 @@ std::vector<child_spec> jobs_children(const config::settings& settings, telemetr
     jc.delivery = &metrics.delivery();
     jc.health = directory->health;
     jc.email_timeout = email_request_timeout(settings.email);
+    jc.sms = settings.sms.enabled();
     c.start = [jc, directory](caf::local_actor* parent, const supervised_context& ctx) {
       // Detached: a run blocks on the database, files and pg_dump.
       auto h = parent->spawn<caf::detached>(job_actor, jc, ctx);
@@ -344,9 +382,7 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
       supervisor_child(subtree(opts, "root/jobs", true,
                                jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false,
-                               jobs
-                                   ? std::vector<child_spec>{email_child(settings, metrics, std::move(board))}
-                                   : std::vector<child_spec>{})),
+                               jobs ? email_children(settings, metrics, board) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/stripe", false, {})),
   };
   return root;
@@ -401,6 +437,10 @@ bool tree::wait_started(std::chrono::milliseconds timeout) const {
 
 caf::actor tree::email() const {
   return caf::actor_cast<caf::actor>(system_.registry().get(email_name));
+}
+
+caf::actor tree::sms() const {
+  return caf::actor_cast<caf::actor>(system_.registry().get(sms_name));
 }
 
 caf::actor tree::db_pool() const {

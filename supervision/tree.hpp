@@ -71,6 +71,8 @@ public:
 
   /// The email actor (null while it restarts, or where no jobs run).
   caf::actor email() const;
+  /// The SMS actor (null unless SMS_ADAPTER is set and jobs run here).
+  caf::actor sms() const;
 
   /// The breakers' latest snapshots, for the admin API.
   std::shared_ptr<const circuit_board> circuits() const { return circuits_; }

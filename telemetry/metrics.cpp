@@ -141,6 +141,11 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
                              .Help("Email events waiting for a retry (pending) or given up on (dead), from "
                                    "the database.")
                              .Register(r);
+  delivery_.sms_notifications = &prometheus::BuildCounter()
+                                     .Name("sms_notifications_total")
+                                     .Help("SMS provider calls by outcome: sent, failed, timeout, rejected, "
+                                           "circuit_open (not attempted).")
+                                     .Register(r);
   for (const char* status : {"pending", "retry", "dead"})
     delivery_.outbox_queue->Add({{"status", status}});
   for (const char* status : {"pending", "dead"})

@@ -74,6 +74,7 @@ struct delivery_metrics {
       nullptr;                                                   // email_notifications_total{template,status}
   prometheus::Family<prometheus::Gauge>* outbox_queue = nullptr; // outbox_queue_messages{status}
   prometheus::Family<prometheus::Gauge>* email_dlq = nullptr;    // email_dlq_messages{status}
+  prometheus::Family<prometheus::Counter>* sms_notifications = nullptr; // sms_notifications_total{status}
 
   /// email_notifications_total for an outbox outcome of an email event.
   void count_notification(const std::string& template_name, const std::string& outcome) const;

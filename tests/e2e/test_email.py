@@ -4,6 +4,7 @@ dead letters and their replay, the circuit breaker when the server is down
 or forced open by on-call, the SendGrid adapter against a local HTTP
 server, and kill -9 in the middle of a burst of 1,000 emails."""
 
+import base64
 import hashlib
 import http.server
 import json
@@ -13,6 +14,7 @@ import signal
 import threading
 import time
 import unittest
+import urllib.parse
 
 from harness import Api, Service, SmtpSink, create_api_key, metric, migrated_postgres, wait_until
 
@@ -325,6 +327,85 @@ class SendGridTest(unittest.TestCase):
             self.assertNotIn("SG.e2e-secret-key", svc.get("/metrics")[2].decode())
         finally:
             FakeSendGrid.answer = 202
+            svc.stop()
+            server.shutdown()
+            server.server_close()
+
+
+class FakeTwilio(http.server.BaseHTTPRequestHandler):
+    requests = []
+    answer = 201
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        FakeTwilio.requests.append((self.path, dict(self.headers), urllib.parse.parse_qs(body)))
+        payload = b'{"sid":"SM1","status":"queued"}' if FakeTwilio.answer < 300 else b'{"code":21211}'
+        self.send_response(FakeTwilio.answer)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+class SmsTest(unittest.TestCase):
+    """Booking reminders also go by SMS to customers with a phone, through
+    the same outbox, with the SMS channel's own breaker and dead letters."""
+
+    def test_reminders_go_by_sms_with_their_own_breaker(self):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeTwilio)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sink.set_mode("accept")
+        svc = start_service(SMS_ADAPTER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="tw-e2e-secret",
+                            TWILIO_FROM="+15005550006", TWILIO_BASE_URL="http://127.0.0.1:%d" % server.server_address[1],
+                            JOB_BOOKING_REMINDERS_SCHEDULE="1s", SMS_BREAKER_MIN_CALLS="2", SMS_BREAKER_WINDOW="4",
+                            SMS_BREAKER_OPEN_SECONDS="60")
+        api = Api(svc, api_key)
+        try:
+            with_phone = api.customer(name="Pat Phone", email="sms-yes@example.com", phone="+15551230001")
+            without = api.customer(name="No Phone", email="sms-no@example.com")
+            b1 = api.booking(with_phone["id"], scheduled_at=iso(3600), address="7 Harbour Rd")
+            b2 = api.booking(without["id"], scheduled_at=iso(3600))
+            sms_key = "booking:%d:reminder:sms" % b1["id"]
+            self.assertTrue(wait_until(lambda: status_of(sms_key) == "delivered", timeout=20), event(sms_key))
+            self.assertEqual(q("SELECT count(*) FROM outbox_events WHERE dedupe_key = 'booking:%d:reminder:sms'"
+                               % b2["id"]), "0")
+            self.assertTrue(wait_until(lambda: status_of("booking:%d:reminder" % b1["id"]) == "delivered"))
+            path, headers, form = [r for r in FakeTwilio.requests if r[2]["To"] == ["+15551230001"]][0]
+            self.assertEqual(path, "/2010-04-01/Accounts/AC123/Messages.json")
+            self.assertEqual(headers["Authorization"],
+                             "Basic " + base64.b64encode(b"AC123:tw-e2e-secret").decode())
+            self.assertEqual(form["From"], ["+15005550006"])
+            self.assertIn("7 Harbour Rd", form["Body"][0])
+            self.assertGreaterEqual(metric(svc, "sms_notifications_total", status="sent"), 1)
+            self.assertEqual(metric(svc, "circuit_state", circuit="sms"), 0)
+
+            # An invalid number is the message's fault: dead, in the DLQ with its kind.
+            FakeTwilio.answer = 400
+            bad = api.customer(name="Bad Number", email="sms-bad@example.com", phone="+1000")
+            b3 = api.booking(bad["id"], scheduled_at=iso(3600))
+            bad_key = "booking:%d:reminder:sms" % b3["id"]
+            self.assertTrue(wait_until(lambda: status_of(bad_key) == "dead", timeout=20), event(bad_key))
+            s, _, dead = svc.get_json("/v1/admin/outbox/dead-letter?kind=sms")
+            self.assertIn(bad_key, [e["dedupe_key"] for e in dead["data"]])
+
+            # Twilio down: the SMS breaker opens; email is not affected.
+            FakeTwilio.answer = 503
+            down = []
+            for i in range(3):
+                c = api.customer(name="Down %d" % i, email="sms-down-%d@example.com" % i, phone="+1555123100%d" % i)
+                down.append("booking:%d:reminder:sms" % api.booking(c["id"], scheduled_at=iso(3600))["id"])
+            self.assertTrue(wait_until(lambda: metric(svc, "circuit_state", circuit="sms") == 1, timeout=20))
+            self.assertEqual(metric(svc, "circuit_state", circuit="email"), 0)
+            self.assertTrue(wait_until(lambda: all(status_of(k) in ("pending", "retry") for k in down), timeout=10))
+            self.assertTrue(wait_until(lambda: (metric(svc, "sms_notifications_total", status="circuit_open") or 0) >= 1,
+                                       timeout=10))
+            s, _, circuits = svc.get_json("/v1/admin/circuits")
+            self.assertEqual({c["name"]: c["state"] for c in circuits["circuits"]}["sms"], "open")
+            self.assertNotIn("tw-e2e-secret", "\n".join(svc.lines))
+        finally:
+            FakeTwilio.answer = 201
             svc.stop()
             server.shutdown()
             server.server_close()
