@@ -8,6 +8,7 @@
 #include "persistence/idempotency.hpp"
 #include "persistence/invoices.hpp"
 #include "persistence/outbox.hpp"
+#include "persistence/time.hpp"
 
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
@@ -61,6 +62,26 @@ nlohmann::json list_resource(pqxx::transaction_base& tx, const list_query& q) {
   throw std::logic_error("unknown resource");
 }
 
+/// The integration's copy of a business event, in the change's transaction
+/// (so a change is never without its webhook, nor a webhook without its
+/// change). `data` is the record as of the event.
+template <class Change>
+auto notifying(const api_store_options& opts, const char* type, const char* resource, Change&& change) {
+  return [&opts, type, resource, change = std::forward<Change>(change)](pqxx::work& tx) {
+    auto record = change(tx);
+    if (opts.webhooks) {
+      auto key = std::string{resource} + ":" + std::to_string(record["id"].template get<int64_t>()) + ":" +
+                 (std::string{type}.substr(std::string{type}.find('.') + 1)) + ":webhook";
+      auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+      outbox::enqueue(tx, "webhook", key,
+                      {{"type", type}, {"created_at", format_rfc3339(now)}, {"data", record}});
+    }
+    return record;
+  };
+}
+
 } // namespace
 
 void prepare_api_statements(pqxx::connection_base& conn) {
@@ -73,8 +94,9 @@ void prepare_api_statements(pqxx::connection_base& conn) {
   outbox::prepare(conn);
 }
 
-caf::behavior api_store(pqxx::connection_base& conn) {
+caf::behavior api_store(pqxx::connection_base& conn, api_store_options opts) {
   auto* c = &conn;
+  auto o = std::make_shared<const api_store_options>(opts);
   return {
       [c](auth_atom, const std::string& key_hash) -> api_principal {
         pqxx::nontransaction tx{*c};
@@ -87,17 +109,25 @@ caf::behavior api_store(pqxx::connection_base& conn) {
       [c](create_atom, const write_context& w, const customer_input& in) {
         return write(*c, w, 201, [&](pqxx::work& tx) { return customers::create(tx, in); });
       },
-      [c](create_atom, const write_context& w, const booking_input& in) {
-        return write(*c, w, 201, [&](pqxx::work& tx) { return bookings::create(tx, in); });
+      [c, o](create_atom, const write_context& w, const booking_input& in) {
+        return write(*c, w, 201, notifying(*o, "booking.created", "booking", [&](pqxx::work& tx) {
+          return bookings::create(tx, in);
+        }));
       },
-      [c](create_atom, const write_context& w, const invoice_input& in) {
-        return write(*c, w, 201, [&](pqxx::work& tx) { return invoices::create(tx, in); });
+      [c, o](create_atom, const write_context& w, const invoice_input& in) {
+        return write(*c, w, 201, notifying(*o, "invoice.created", "invoice", [&](pqxx::work& tx) {
+          return invoices::create(tx, in);
+        }));
       },
-      [c](complete_atom, const write_context& w, int64_t id) {
-        return write(*c, w, 200, [&](pqxx::work& tx) { return bookings::complete(tx, id); });
+      [c, o](complete_atom, const write_context& w, int64_t id) {
+        return write(*c, w, 200, notifying(*o, "booking.completed", "booking", [&](pqxx::work& tx) {
+          return bookings::complete(tx, id);
+        }));
       },
-      [c](cancel_atom, const write_context& w, int64_t id) {
-        return write(*c, w, 200, [&](pqxx::work& tx) { return bookings::cancel(tx, id); });
+      [c, o](cancel_atom, const write_context& w, int64_t id) {
+        return write(*c, w, 200, notifying(*o, "booking.cancelled", "booking", [&](pqxx::work& tx) {
+          return bookings::cancel(tx, id);
+        }));
       },
       [c](answer_atom, const write_context& w, const nps_input& in) {
         return write(*c, w, 201, [&](pqxx::work& tx) { return nps::answer(tx, in); });

@@ -16,9 +16,15 @@ namespace clean {
 /// Prepares the API's hot statements on a fresh connection.
 void prepare_api_statements(pqxx::connection_base& conn);
 
+struct api_store_options {
+  /// INTEGRATION_WEBHOOK_URL is set: booking.created|completed|cancelled and
+  /// invoice.created also queue a `webhook` outbox event.
+  bool webhooks = false;
+};
+
 /// Handlers bound to `conn`; they throw persistence::domain_error for
 /// business-rule refusals and pqxx exceptions for database failures (the
 /// connection actor translates both).
-caf::behavior api_store(pqxx::connection_base& conn);
+caf::behavior api_store(pqxx::connection_base& conn, api_store_options opts = {});
 
 } // namespace clean

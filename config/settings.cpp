@@ -187,6 +187,20 @@ void read_jobs(reader& r, jobs_settings& j) {
   scaled(r, "NPS_SEND_DELAY_MINUTES", j.nps_send_delay, 60, 0, 60 * 24 * 30);
   r.integer("EMAIL_MAX_ATTEMPTS", j.email_max_attempts, 1, 100);
   r.integer("EXPORT_MAX_ATTEMPTS", j.export_max_attempts, 1, 100);
+  r.integer("SMS_MAX_ATTEMPTS", j.sms_max_attempts, 1, 100);
+  r.integer("WEBHOOK_MAX_ATTEMPTS", j.webhook_max_attempts, 1, 100);
+  if (auto v = r.raw("INTEGRATION_WEBHOOK_URL")) {
+    if (v->starts_with("http://") || v->starts_with("https://"))
+      j.webhook_url = *v;
+    else
+      r.fail("INTEGRATION_WEBHOOK_URL", "<redacted>", "an http:// or https:// URL");
+  }
+  if (auto v = r.raw("INTEGRATION_WEBHOOK_SECRET"))
+    j.webhook_secret = *v;
+  if (!j.webhook_url.empty() && j.webhook_secret.size() < 16)
+    r.fail("INTEGRATION_WEBHOOK_SECRET", "<redacted>",
+           "a signing secret of at least 16 characters when INTEGRATION_WEBHOOK_URL is set");
+  r.seconds("INTEGRATION_WEBHOOK_TIMEOUT_SECONDS", j.webhook_timeout, 0.1, 300);
   if (auto v = r.raw("STORAGE_DIR"))
     j.storage_dir = *v;
   r.integer("EXPORT_RETENTION_DAYS", j.export_retention_days, 1, 3650);
@@ -481,6 +495,12 @@ const std::vector<variable_doc>& documented_variables() {
       {"EMAIL_FILE_DIR", "var/mail", "where the file email adapter writes .eml files"},
       {"EMAIL_FROM", "clean-service <no-reply@localhost>", "From: of outgoing email"},
       {"EMAIL_ADAPTER", "file", "file (.eml files under EMAIL_FILE_DIR) | smtp | sendgrid"},
+      {"SMS_MAX_ATTEMPTS", "8", "SMS deliveries before an event is dead"},
+      {"WEBHOOK_MAX_ATTEMPTS", "10", "integration webhook deliveries before an event is dead"},
+      {"INTEGRATION_WEBHOOK_URL", "(none)", "business events (booking.*, invoice.created) are POSTed here"},
+      {"INTEGRATION_WEBHOOK_SECRET", "(none)",
+       "HMAC-SHA256 key of the Clean-Signature header (16+ chars; never logged)"},
+      {"INTEGRATION_WEBHOOK_TIMEOUT_SECONDS", "10", "whole-call limit of one webhook delivery"},
       {"SMTP_URL", "(none)", "smtp://host:port or smtps://host:port (EMAIL_ADAPTER=smtp)"},
       {"SMTP_USERNAME", "(none)", "SMTP AUTH user"},
       {"SMTP_PASSWORD", "(none)", "SMTP AUTH password (never logged)"},

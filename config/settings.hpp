@@ -48,6 +48,13 @@ struct jobs_settings {
   std::chrono::seconds backup_timeout{1800};
   /// Booking reminders also queue an SMS (set when SMS_ADAPTER is).
   bool sms_reminders = false;
+  int sms_max_attempts = 8;
+  /// Outbound webhooks to an integration (INTEGRATION_WEBHOOK_URL): business
+  /// events are POSTed there, signed with the secret.
+  std::string webhook_url;
+  std::string webhook_secret; // never logged
+  std::chrono::milliseconds webhook_timeout{10000};
+  int webhook_max_attempts = 10;
 };
 
 /// A circuit breaker's tuning (see actors/circuit_breaker.hpp).

@@ -2,6 +2,7 @@
 
 #include "delivery/files.hpp"
 #include "delivery/mail.hpp"
+#include "persistence/digest.hpp"
 #include "persistence/job_work.hpp"
 
 #include <nlohmann/json.hpp>
@@ -125,6 +126,21 @@ delivery deliver_sms(pqxx::connection_base& conn, const dispatch_config& cfg,
   return outcome_of(cfg.send_sms(out), "SMS");
 }
 
+/// The event as the integration receives it; its id is stable per outbox
+/// event, so a receiver can drop a redelivery.
+delivery deliver_webhook(const dispatch_config& cfg, const persistence::claimed_event& ev,
+                         const nlohmann::json& payload) {
+  if (!cfg.webhooks)
+    return {result::skipped};
+  auto id = "evt_" + persistence::sha256_hex(ev.dedupe_key).substr(0, 24);
+  nlohmann::json body = {{"id", id},
+                         {"type", payload.value("type", std::string{})},
+                         {"created_at", payload.value("created_at", std::string{})},
+                         {"data", payload.value("data", nlohmann::json::object())}};
+  auto out = cfg.webhooks->post(id, body.dump());
+  return outcome_of({out, false, {}}, "webhook");
+}
+
 delivery deliver_export(pqxx::connection_base& conn, const dispatch_config& cfg,
                         const nlohmann::json& payload) {
   auto scope = payload.value("scope", std::string{});
@@ -166,11 +182,19 @@ delivery deliver(pqxx::connection_base& conn, const dispatch_config& cfg,
     return deliver_export(conn, cfg, payload);
   if (ev.kind == "sms")
     return deliver_sms(conn, cfg, ev, payload);
+  if (ev.kind == "webhook")
+    return deliver_webhook(cfg, ev, payload);
   throw delivery_failure(true, "no delivery adapter for kind '" + ev.kind + "' in this build");
 }
 
 int max_attempts(const dispatch_config& cfg, const std::string& kind) {
-  return kind == "export" ? cfg.export_max_attempts : cfg.email_max_attempts;
+  if (kind == "export")
+    return cfg.export_max_attempts;
+  if (kind == "sms")
+    return cfg.sms_max_attempts;
+  if (kind == "webhook")
+    return cfg.webhook_max_attempts;
+  return cfg.email_max_attempts;
 }
 
 } // namespace

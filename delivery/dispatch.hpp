@@ -8,10 +8,12 @@
 
 #include "delivery/mail_adapters.hpp"
 #include "delivery/templates.hpp"
+#include "delivery/webhooks.hpp"
 #include "persistence/outbox.hpp"
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace pqxx {
@@ -37,12 +39,17 @@ struct dispatch_config {
   /// Sends one SMS (to_address is the phone, text the message). Unset: SMS
   /// events are deferred.
   email_sender send_sms;
+  /// POSTs integration webhooks (INTEGRATION_WEBHOOK_URL). Null: webhook
+  /// events are skipped (the integration was switched off since).
+  std::shared_ptr<webhook_client> webhooks;
   std::string email_file_dir = "var/mail";
   std::string email_from = "clean-service <no-reply@localhost>";
   std::string storage_dir = "var/storage";
   template_options templates;
   int email_max_attempts = 8;
   int export_max_attempts = 5;
+  int sms_max_attempts = 8;
+  int webhook_max_attempts = 10;
 };
 
 struct dispatch_report {

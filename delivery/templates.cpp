@@ -178,7 +178,11 @@ std::optional<std::string> render_sms(const std::string& template_name, const nl
   for (auto& c : out)
     if (c == '\r' || c == '\n')
       c = ' ';
-  return out.size() > 300 ? out.substr(0, 297) + "..." : out;
+  if (out.size() > 300) {
+    out.resize(297);
+    out += "...";
+  }
+  return out;
 }
 
 } // namespace clean::delivery

@@ -24,6 +24,11 @@ delivery::dispatch_config dispatch_config_of(const job_context& ctx) {
   c.email_max_attempts = ctx.settings.email_max_attempts;
   c.send_email = ctx.send_email;
   c.send_sms = ctx.send_sms;
+  c.sms_max_attempts = ctx.settings.sms_max_attempts;
+  c.webhook_max_attempts = ctx.settings.webhook_max_attempts;
+  if (!ctx.settings.webhook_url.empty())
+    c.webhooks = std::make_shared<delivery::webhook_client>(
+        ctx.settings.webhook_url, ctx.settings.webhook_secret, ctx.settings.webhook_timeout);
   c.export_max_attempts = ctx.settings.export_max_attempts;
   return c;
 }

@@ -8,6 +8,9 @@ namespace clean::persistence {
 /// Lower-case hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+/// HMAC-SHA256 of `data` under `key`, lower-case hex (webhook signatures).
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
 /// `bytes` bytes from OpenSSL's CSPRNG, base64url without padding.
 std::string random_token(size_t bytes);
 

@@ -125,9 +125,11 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
     prepare_api_statements(c);
     prepare_admin_statements(c);
   };
-  conn.handlers = [](pqxx::connection_base& c) {
+  api_store_options api;
+  api.webhooks = !settings.jobs.webhook_url.empty();
+  conn.handlers = [api](pqxx::connection_base& c) {
     // One behavior for every payload a pooled connection understands.
-    return caf::behavior{api_store(c)
+    return caf::behavior{api_store(c, api)
                              .as_behavior_impl()
                              ->or_else(admin_store(c).as_behavior_impl())
                              ->or_else(jobs_store(c).as_behavior_impl())
@@ -475,6 +477,10 @@ void tree::shutdown() {
   system_.registry().erase(db_probe_name);
   system_.registry().erase(db_pool_name);
   system_.registry().erase(db_gauges_name);
+  // Detached actors only finish once nothing holds them: the registry
+  // would keep their threads (and the actor system's shutdown) waiting.
+  system_.registry().erase(email_name);
+  system_.registry().erase(sms_name);
 }
 
 } // namespace clean::supervision

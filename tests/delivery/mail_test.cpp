@@ -3,6 +3,8 @@
 
 #include "delivery/mail.hpp"
 #include "delivery/mail_adapters.hpp"
+#include "delivery/webhooks.hpp"
+#include "persistence/digest.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -88,4 +90,19 @@ CAF_TEST(an smtp server that is not there is a provider failure) {
   auto out = make_mail_adapter(settings, "")->send(sample());
   CAF_CHECK(out.status == send_status::failed);
   CAF_CHECK(!out.detail.empty());
+}
+
+CAF_TEST(webhooks are signed like stripe signs its own) {
+  // RFC 4231, test case 2.
+  CAF_CHECK_EQUAL(clean::persistence::hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+                  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  auto sig = webhook_signature("whsec-test", 1700000000, R"({"id":"evt_1"})");
+  CAF_CHECK_EQUAL(sig,
+                  "t=1700000000,v1=" + clean::persistence::hmac_sha256_hex(
+                                           "whsec-test", std::string{"1700000000."} + R"({"id":"evt_1"})"));
+}
+
+CAF_TEST(form bodies are percent encoded) {
+  CAF_CHECK_EQUAL(form_encode({{"To", "+15551230001"}, {"Body", "at 7 Main St & co."}}),
+                  "To=%2B15551230001&Body=at%207%20Main%20St%20%26%20co.");
 }

@@ -272,7 +272,8 @@ class SmtpSink:
     free port. `set_mode` makes it answer 451, 554 or stall; `stop` and
     `start` again on the same port simulate an outage."""
 
-    def __init__(self):
+    def __init__(self, auth=""):
+        self.auth = auth  # "user:password": the server requires SMTP AUTH
         self.dir = tempfile.mkdtemp(prefix="clean-e2e-smtp-")
         self.mail = os.path.join(self.dir, "mail")
         self.mode_file = os.path.join(self.dir, "mode")
@@ -281,8 +282,10 @@ class SmtpSink:
 
     def start(self):
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_sink.py")
-        self.proc = subprocess.Popen([sys.executable, script, "--port", str(self.port), "--dir", self.mail,
-                                      "--mode-file", self.mode_file], stdout=subprocess.PIPE, text=True)
+        args = [sys.executable, script, "--port", str(self.port), "--dir", self.mail, "--mode-file", self.mode_file]
+        if self.auth:
+            args += ["--auth", self.auth]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.stop()

@@ -1,6 +1,6 @@
 """A real SMTP server for the email tests (Debian's python3-aiosmtpd).
 
-    smtp_sink.py --port 0 --dir DIR --mode-file FILE
+    smtp_sink.py --port 0 --dir DIR --mode-file FILE [--auth USER:PASSWORD]
 
 Prints `PORT <n>` once listening. Every accepted message is written to DIR
 as its own .eml file (temp file + rename). The mode file, read at every
@@ -10,6 +10,9 @@ transaction, makes the server misbehave on demand:
     451      a temporary failure at DATA
     554      a permanent rejection at DATA
     stall    accept the connection, then never answer DATA
+
+With --auth the server requires SMTP AUTH (PLAIN/LOGIN, allowed without TLS
+on this loopback test server) and refuses other credentials with 535.
 """
 
 import argparse
@@ -19,7 +22,7 @@ import signal
 import sys
 import time
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Sink:
@@ -59,12 +62,22 @@ async def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--mode-file", required=True)
+    parser.add_argument("--auth", default="")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     sink = Sink(args.dir, args.mode_file)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test", data_size_limit=10 << 20),
-                                      host="127.0.0.1", port=args.port, reuse_address=True)
+    options = {"hostname": "sink.test", "data_size_limit": 10 << 20}
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+
+        def check(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False)
+
+        options.update(auth_required=True, auth_require_tls=False, authenticator=check)
+    server = await loop.create_server(lambda: SMTP(sink, **options), host="127.0.0.1", port=args.port,
+                                      reuse_address=True)
     port = server.sockets[0].getsockname()[1]
     print("PORT %d" % port, flush=True)
     stop = asyncio.Event()

@@ -6,6 +6,7 @@ server, and kill -9 in the middle of a burst of 1,000 emails."""
 
 import base64
 import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -102,6 +103,8 @@ class SmtpDeliveryTest(unittest.TestCase):
         self.assertGreaterEqual(metric(self.svc, "email_notifications_total", template="booking_confirmation",
                                        status="delivered"), 1)
         self.assertEqual(metric(self.svc, "circuit_state", circuit="email"), 0)
+        # No INTEGRATION_WEBHOOK_URL: no webhook events are queued.
+        self.assertEqual(q("SELECT count(*) FROM outbox_events WHERE dedupe_key = '%s:webhook'" % key), "0")
 
     def test_a_temporary_failure_is_retried_then_delivered(self):
         sink.set_mode("451")
@@ -186,6 +189,36 @@ class SmtpDeliveryTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: all(status_of(k) == "delivered" for k in keys), timeout=15))
         s, _, body = self.svc.request("POST", "/v1/admin/outbox/dead-letter/replay?kind=pigeon")
         self.assertEqual(s, 422)
+
+
+class SmtpAuthTest(unittest.TestCase):
+    def test_smtp_auth_and_wrong_credentials_are_retried_not_buried(self):
+        secured = SmtpSink(auth="clean:s3cret-smtp").start()
+        try:
+            svc = start_service(SMTP_URL=secured.url, SMTP_USERNAME="clean", SMTP_PASSWORD="s3cret-smtp")
+            try:
+                api = Api(svc, api_key)
+                c = api.customer(email="auth-ok@example.com")
+                key = "booking:%d:created" % api.booking(c["id"], scheduled_at=iso(86400 * 7))["id"]
+                self.assertTrue(wait_until(lambda: status_of(key) == "delivered", timeout=15), event(key))
+                self.assertEqual(len([m for m in secured.messages() if "auth-ok@example.com" in m["X-Envelope-To"]]),
+                                 1)
+                self.assertNotIn("s3cret-smtp", "\n".join(svc.lines))
+            finally:
+                svc.stop()
+            # A wrong password is our configuration: retried once fixed, never dead.
+            svc = start_service(SMTP_URL=secured.url, SMTP_USERNAME="clean", SMTP_PASSWORD="wrong-password")
+            try:
+                api = Api(svc, api_key)
+                c = api.customer(email="auth-bad@example.com")
+                key = "booking:%d:created" % api.booking(c["id"], scheduled_at=iso(86400 * 7))["id"]
+                self.assertTrue(wait_until(lambda: status_of(key) == "retry", timeout=15), event(key))
+                self.assertIn("535", event(key))
+                self.assertNotIn("wrong-password", "\n".join(svc.lines))
+            finally:
+                svc.stop()
+        finally:
+            secured.destroy()
 
 
 class BreakerTest(unittest.TestCase):
@@ -406,6 +439,82 @@ class SmsTest(unittest.TestCase):
             self.assertNotIn("tw-e2e-secret", "\n".join(svc.lines))
         finally:
             FakeTwilio.answer = 201
+            svc.stop()
+            server.shutdown()
+            server.server_close()
+
+
+class FakeIntegration(http.server.BaseHTTPRequestHandler):
+    requests = []
+    answer = 200
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        FakeIntegration.requests.append((self.path, dict(self.headers), raw))
+        self.send_response(FakeIntegration.answer)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class WebhookTest(unittest.TestCase):
+    """Business events reach an integration as signed webhooks, through the
+    same outbox: retried, dead when refused, replayable."""
+
+    SECRET = "whsec-e2e-0123456789"
+
+    def test_signed_webhooks_with_retries_dead_letters_and_replay(self):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeIntegration)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        svc = start_service(INTEGRATION_WEBHOOK_URL="http://127.0.0.1:%d/hooks" % server.server_address[1],
+                            INTEGRATION_WEBHOOK_SECRET=self.SECRET, WEBHOOK_MAX_ATTEMPTS="2")
+        api = Api(svc, api_key)
+        try:
+            c = api.customer(email="hooks@example.com")
+            b = api.booking(c["id"], scheduled_at=iso(86400 * 9))
+            key = "booking:%d:created:webhook" % b["id"]
+            self.assertTrue(wait_until(lambda: status_of(key) == "delivered", timeout=15), event(key))
+            path, headers, raw = [r for r in FakeIntegration.requests
+                                  if json.loads(r[2])["data"]["id"] == b["id"]][0]
+            body = json.loads(raw)
+            self.assertEqual(path, "/hooks")
+            self.assertEqual(body["type"], "booking.created")
+            self.assertEqual(body["data"]["status"], "scheduled")
+            self.assertEqual(headers["Clean-Event-Id"], body["id"])
+            # The receiver checks the signature as it would a Stripe one.
+            parts = dict(p.split("=", 1) for p in headers["Clean-Signature"].split(","))
+            expected = hmac.new(self.SECRET.encode(), parts["t"].encode() + b"." + raw, hashlib.sha256).hexdigest()
+            self.assertTrue(hmac.compare_digest(parts["v1"], expected))
+            self.assertLess(abs(int(parts["t"]) - time.time()), 60)
+
+            api.post("/v1/bookings/%d/cancel" % b["id"])
+            cancel_key = "booking:%d:cancelled:webhook" % b["id"]
+            self.assertTrue(wait_until(lambda: status_of(cancel_key) == "delivered", timeout=15), event(cancel_key))
+
+            # The receiver fails: retried, then dead after WEBHOOK_MAX_ATTEMPTS; replayed once it is back.
+            FakeIntegration.answer = 503
+            b2 = api.booking(c["id"], scheduled_at=iso(86400 * 10))
+            key2 = "booking:%d:created:webhook" % b2["id"]
+            self.assertTrue(wait_until(lambda: status_of(key2) == "retry", timeout=15), event(key2))
+            q("UPDATE outbox_events SET next_attempt_at = now() WHERE dedupe_key = '%s'" % key2)
+            self.assertTrue(wait_until(lambda: status_of(key2) == "dead", timeout=15), event(key2))
+            self.assertIn("503", event(key2))
+            FakeIntegration.answer = 200
+            event_id = int(q("SELECT id FROM outbox_events WHERE dedupe_key = '%s'" % key2))
+            self.assertEqual(svc.request("POST", "/v1/admin/outbox/%d/replay" % event_id)[0], 200)
+            self.assertTrue(wait_until(lambda: status_of(key2) == "delivered", timeout=15), event(key2))
+
+            # Refused for good (a 4xx): dead at once.
+            FakeIntegration.answer = 400
+            b3 = api.booking(c["id"], scheduled_at=iso(86400 * 11))
+            key3 = "booking:%d:created:webhook" % b3["id"]
+            self.assertTrue(wait_until(lambda: status_of(key3) == "dead", timeout=15), event(key3))
+            self.assertEqual(event(key3).split("|")[1], "1")
+            self.assertNotIn(self.SECRET, "\n".join(svc.lines))
+        finally:
+            FakeIntegration.answer = 200
             svc.stop()
             server.shutdown()
             server.server_close()
