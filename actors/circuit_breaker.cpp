@@ -208,6 +208,16 @@ std::vector<std::string> circuit_board::snapshots() const {
   return out;
 }
 
+void circuit_board::set_overrides(std::vector<persistence::circuit_override> all) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  overrides_ = std::move(all);
+}
+
+std::vector<persistence::circuit_override> circuit_board::overrides() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return overrides_;
+}
+
 bool circuit_board::has(const std::string& name) const {
   std::lock_guard<std::mutex> guard{mutex_};
   return by_name_.count(name) > 0;

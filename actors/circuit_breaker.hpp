@@ -13,6 +13,7 @@
 // On-call may force it open or closed; it stays so until reset.
 
 #include "config/settings.hpp"
+#include "persistence/records.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -95,9 +96,14 @@ public:
   std::vector<std::string> snapshots() const;
   bool has(const std::string& name) const;
 
+  /// The overrides on-call stored, as last sampled from the database.
+  void set_overrides(std::vector<persistence::circuit_override> all);
+  std::vector<persistence::circuit_override> overrides() const;
+
 private:
   mutable std::mutex mutex_;
   std::map<std::string, std::string> by_name_;
+  std::vector<persistence::circuit_override> overrides_;
 };
 
 } // namespace clean

@@ -133,6 +133,8 @@ email_actor::behavior_type email(self_ptr self, email_config config, supervised_
   st.breaker.emplace(st.config.circuit, st.config.breaker);
   supervise(self, st.supervision);
   watch_transitions(self);
+  if (st.config.board)
+    sync(self, st.config.board->overrides()); // a restart keeps on-call's forced state
   publish_state(self);
   self->delayed_send(self, st.config.tick_interval, tick_atom::value);
   return {

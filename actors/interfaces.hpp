@@ -8,6 +8,7 @@
 #include "delivery/dispatch.hpp"
 #include "persistence/job_state.hpp"
 #include "persistence/records.hpp"
+#include "persistence/stripe_events.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/message.hpp>
@@ -120,6 +121,12 @@ using email_actor =
                      caf::reacts_to<circuit_sync_atom, std::vector<persistence::circuit_override>>,
                      caf::reacts_to<beat_atom>, caf::reacts_to<tick_atom>>;
 
+// Stripe webhooks (handled by `stripe_store` on pooled connections, and the
+// `stripe_webhook` actor in front of them).
+using stripe_rx_atom = caf::atom_constant<caf::atom("stripe_rx")>;
+using stripe_replay_atom = caf::atom_constant<caf::atom("stripe_rp")>;
+using stripe_list_atom = caf::atom_constant<caf::atom("stripe_ls")>;
+
 // Dead letters and circuit overrides (handled by `outbox_store`).
 using dlq_list_atom = caf::atom_constant<caf::atom("dlq_list")>;
 using dlq_replay_atom = caf::atom_constant<caf::atom("dlq_replay")>;
@@ -180,6 +187,11 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (dlq_bulk_atom, dead_letter_bulk)
 ///   (queues_atom)
 ///   (circuit_set_atom, circuit_override)   state "" clears the override
+///
+/// Stripe payloads (handled by `stripe_store`):
+///   (stripe_rx_atom, std::string raw_body)      -> stripe_receipt (one transaction)
+///   (stripe_replay_atom, std::string event_id)  -> stripe_receipt; unknown: not_found
+///   (stripe_list_atom, stripe_event_query)      -> api_result
 using db_pool_actor = caf::actor;
 
 } // namespace clean
@@ -203,6 +215,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::db_gauge_sample)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::job_store::job_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::delivery::outbound_email)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_receipt)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_event_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_bulk)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::circuit_override)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::circuit_override>)

@@ -291,7 +291,7 @@ void read_email(reader& r, settings& s) {
     if (v->starts_with("http://") || v->starts_with("https://"))
       e.sendgrid_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
     else
-      r.fail("SENDGRID_BASE_URL", *v, "an http:// or https:// URL");
+      r.fail("SENDGRID_BASE_URL", "<redacted>", "an http:// or https:// URL");
   }
   if (e.adapter == email_adapter::smtp && e.smtp_url.empty())
     r.fail("SMTP_URL", "", "to be set when EMAIL_ADAPTER=smtp (smtp://host:port or smtps://host:port)");
@@ -313,7 +313,7 @@ void read_sms(reader& r, settings& s) {
     if (v->starts_with("http://") || v->starts_with("https://"))
       m.twilio_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
     else
-      r.fail("TWILIO_BASE_URL", *v, "an http:// or https:// URL");
+      r.fail("TWILIO_BASE_URL", "<redacted>", "an http:// or https:// URL");
   }
   if (m.adapter == sms_adapter::twilio)
     for (auto [name, value] :
@@ -325,6 +325,20 @@ void read_sms(reader& r, settings& s) {
   m.send_timeout = s.email.send_timeout;
   read_breaker(r, "SMS", m.breaker);
   s.jobs.sms_reminders = m.enabled();
+}
+
+void read_stripe(reader& r, settings& s) {
+  auto& st = s.stripe;
+  if (auto v = r.raw("STRIPE_WEBHOOK_SECRET")) {
+    auto secrets = split_tokens(*v);
+    if (secrets.empty() || !std::all_of(secrets.begin(), secrets.end(), valid_token))
+      r.fail("STRIPE_WEBHOOK_SECRET", "<redacted>",
+             "one or more signing secrets (whsec_...) separated by commas, during a rotation");
+    else
+      st.webhook_secrets = std::move(secrets);
+  }
+  r.whole_seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", st.tolerance, 1, 86400);
+  read_breaker(r, "STRIPE", st.breaker);
 }
 
 } // namespace
@@ -387,6 +401,7 @@ parse_result parse_settings(const environment& env) {
   read_jobs(r, s.jobs);
   read_email(r, s);
   read_sms(r, s);
+  read_stripe(r, s);
   if (auto v = r.raw("PUBLIC_BASE_URL")) {
     if (v->starts_with("http://") || v->starts_with("https://"))
       s.public_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
@@ -516,6 +531,12 @@ const std::vector<variable_doc>& documented_variables() {
       {"TWILIO_FROM", "(none)", "the sending number, E.164 (+15005550006)"},
       {"TWILIO_BASE_URL", "https://api.twilio.com", "Twilio API base (tests point it at a local server)"},
       {"SMS_BREAKER_*", "as EMAIL_BREAKER_*", "the SMS channel's own breaker (same six variables)"},
+      {"STRIPE_WEBHOOK_SECRET", "(none)",
+       "Stripe endpoint signing secret(s), comma-separated during a rotation"},
+      {"STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300",
+       "signature timestamps further from now (either way) are refused"},
+      {"STRIPE_BREAKER_*", "as EMAIL_BREAKER_*",
+       "breaker around webhook processing: open answers 503 at once"},
       {"EMAIL_BREAKER_WINDOW", "20", "email circuit breaker: calls in the sliding window"},
       {"EMAIL_BREAKER_MIN_CALLS", "5", "calls in the window before the breaker may open"},
       {"EMAIL_BREAKER_FAILURE_RATE_PERCENT", "50", "failure share of the window that opens the breaker"},

@@ -106,6 +106,17 @@ struct sms_settings {
   bool enabled() const { return adapter != sms_adapter::none; }
 };
 
+/// Stripe webhooks (POST /v1/webhooks/stripe).
+struct stripe_settings {
+  /// Endpoint signing secrets (whsec_…); several during a rotation. Empty:
+  /// the endpoint refuses every delivery (nothing can be verified).
+  std::vector<std::string> webhook_secrets;
+  /// A signature timestamp further than this from now, either way, is refused.
+  std::chrono::seconds tolerance{300};
+  /// The breaker around processing (database work): open answers 503 at once.
+  breaker_settings breaker;
+};
+
 /// The jobs there are, with their default schedule and missed-run policy.
 const std::vector<job_config>& job_catalogue();
 enum class log_format { json, text };
@@ -166,6 +177,7 @@ struct settings {
   jobs_settings jobs;
   email_settings email;
   sms_settings sms;
+  stripe_settings stripe;
   /// Base of links the service sends out (the NPS survey link).
   std::string public_base_url = "http://127.0.0.1:8080";
 

@@ -130,8 +130,10 @@ delivery deliver_sms(pqxx::connection_base& conn, const dispatch_config& cfg,
 /// event, so a receiver can drop a redelivery.
 delivery deliver_webhook(const dispatch_config& cfg, const persistence::claimed_event& ev,
                          const nlohmann::json& payload) {
+  // An instance without INTEGRATION_WEBHOOK_URL (configuration drift) must
+  // not mark the integration's events delivered: it leaves them waiting.
   if (!cfg.webhooks)
-    return {result::skipped};
+    return {result::deferred, std::chrono::seconds{300}};
   auto id = "evt_" + persistence::sha256_hex(ev.dedupe_key).substr(0, 24);
   nlohmann::json body = {{"id", id},
                          {"type", payload.value("type", std::string{})},
@@ -211,9 +213,9 @@ namespace {
 
 /// The bounded `template` label of an email event ("unknown" otherwise).
 std::string template_of(const persistence::claimed_event& ev, const nlohmann::json& payload) {
-  static const char* known[] = {
-      "booking_confirmation", "booking_reminder", "booking_completed", "booking_cancelled",
-      "invoice_issued",       "invoice_reminder", "nps_survey"};
+  static const char* known[] = {"booking_confirmation", "booking_reminder", "booking_completed",
+                                "booking_cancelled",    "invoice_issued",   "invoice_reminder",
+                                "nps_survey",           "payment_failed"};
   if (ev.kind != "email" || !payload.is_object())
     return "";
   auto name = payload.value("template", std::string{});
@@ -301,9 +303,10 @@ dispatch_report dispatch(pqxx::connection_base& conn, const dispatch_config& cfg
       }
       if (count)
         count(ev.kind, outcome, tmpl);
+      // Per event: a batch of slow sends must not look like a hung job.
+      if (heartbeat)
+        heartbeat();
     }
-    if (heartbeat)
-      heartbeat();
     if (static_cast<int>(events.size()) < sel.limit || !deferred_kinds.empty())
       break;
   }

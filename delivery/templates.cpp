@@ -83,6 +83,20 @@ std::optional<parts> compose(const std::string& name, const json& ctx, const tem
     }
     return p;
   }
+  if (name == "payment_failed") {
+    auto amount = format_money(number(ctx, "invoice", "amount_cents"), text(ctx, "invoice", "currency"));
+    auto id = std::to_string(number(ctx, "invoice", "id"));
+    if (text(ctx, "invoice", "status") != "open")
+      return std::nullopt; // paid in the meantime
+    const auto& invoice = ctx.at("invoice");
+    std::string reason = "the payment was declined";
+    if (invoice.contains("last_payment_error") && invoice["last_payment_error"].is_string())
+      reason = invoice["last_payment_error"].get<std::string>();
+    p.subject = "Payment for invoice " + id + " failed";
+    p.body = "We could not collect " + amount + " for invoice " + id + ": " + reason +
+             ". Please check your payment method.";
+    return p;
+  }
   if (name == "invoice_issued" || name == "invoice_reminder") {
     auto amount = format_money(number(ctx, "invoice", "amount_cents"), text(ctx, "invoice", "currency"));
     auto due = when(text(ctx, "invoice", "due_at"));
@@ -179,7 +193,10 @@ std::optional<std::string> render_sms(const std::string& template_name, const nl
     if (c == '\r' || c == '\n')
       c = ' ';
   if (out.size() > 300) {
-    out.resize(297);
+    size_t cut = 297;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80)
+      --cut; // never split a UTF-8 sequence
+    out.resize(cut);
     out += "...";
   }
   return out;

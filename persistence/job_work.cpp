@@ -80,7 +80,8 @@ const std::string booking_ctx_sql =
     " FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = $1";
 const std::string invoice_ctx_sql =
     std::string{"SELECT "} + booking_columns +
-    ", i.id, i.amount_cents, i.currency, ts_to_micros(i.due_at), i.status, i.reminders_sent"
+    ", i.id, i.amount_cents, i.currency, ts_to_micros(i.due_at), i.status, i.reminders_sent, "
+    "i.last_payment_error"
     " FROM invoices i JOIN bookings b ON b.id = i.booking_id JOIN customers c ON c.id = b.customer_id"
     " WHERE i.id = $1";
 const std::string survey_ctx_sql = std::string{"SELECT "} + booking_columns +
@@ -165,10 +166,13 @@ nlohmann::json email_context(pqxx::connection_base& conn, const nlohmann::json& 
     const auto& r = res[0];
     out["booking"] = booking_part(r);
     out["customer"] = customer_part(r);
-    out["invoice"] = {
-        {"id", r[size{10}].as<int64_t>()},           {"amount_cents", r[size{11}].as<int64_t>()},
-        {"currency", r[size{12}].as<std::string>()}, {"due_at", rows::time_or_null(r[size{13}])},
-        {"status", r[size{14}].as<std::string>()},   {"reminders_sent", r[size{15}].as<int>()}};
+    out["invoice"] = {{"id", r[size{10}].as<int64_t>()},
+                      {"amount_cents", r[size{11}].as<int64_t>()},
+                      {"currency", r[size{12}].as<std::string>()},
+                      {"due_at", rows::time_or_null(r[size{13}])},
+                      {"status", r[size{14}].as<std::string>()},
+                      {"reminders_sent", r[size{15}].as<int>()},
+                      {"last_payment_error", rows::text_or_null(r[size{16}])}};
   } else if (auto booking = id_of(payload, "booking_id")) {
     auto res = tx.exec_params(booking_ctx_sql, booking);
     if (res.empty())

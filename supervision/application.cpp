@@ -9,6 +9,7 @@
 #include "http/jobs_routes.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
+#include "http/stripe_routes.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
 #include "supervision/tree.hpp"
@@ -143,12 +144,30 @@ http::delivery_routes_config delivery_routes_config(const config::settings& s, c
   };
   c.request_timeout = s.api_request_timeout;
   c.circuit_owner = [&actors](const std::string& name) {
+    if (name == "stripe")
+      return actors.stripe();
     return name == "sms" ? actors.sms() : name == "email" ? actors.email() : caf::actor{};
   };
   c.board = actors.circuits();
   c.refresh_gauges = [&actors] {
     actors.refresh_db_gauges();
   };
+  return c;
+}
+
+http::stripe_routes_config stripe_routes_config(const config::settings& s, const tree& actors,
+                                                const telemetry::metrics_registry& metrics) {
+  http::stripe_routes_config c;
+  c.secrets = s.stripe.webhook_secrets;
+  c.tolerance = s.stripe.tolerance;
+  c.webhook = [&actors] {
+    return actors.stripe();
+  };
+  c.pool = [&actors] {
+    return actors.db_pool();
+  };
+  c.request_timeout = s.api_request_timeout;
+  c.metrics = &metrics.stripe();
   return c;
 }
 
@@ -205,14 +224,22 @@ int serve(const config::settings& settings, const char* version, serve_mode mode
     ops.install(routes);
     // The jobs-runner process serves only the operational endpoints.
     http::admin_surface admin{admin_config(settings, actors, metrics)};
+    if (mode != serve_mode::http_only && settings.production() &&
+        settings.email.adapter == config::email_adapter::file)
+      log(spdlog::level::warn, "email_file_adapter",
+          "EMAIL_ADAPTER is file in production: emails are written under EMAIL_FILE_DIR, not sent");
     if (mode != serve_mode::jobs_only) {
       admin.install(routes);
       http::install_supervisor_routes(admin, routes, {settings.fault_injection, actors.root()});
       http::install_jobs_routes(admin, routes, jobs_routes_config(settings, actors));
       http::install_delivery_routes(admin, routes, delivery_routes_config(settings, actors));
+      http::install_stripe_routes(admin, routes, stripe_routes_config(settings, actors, metrics));
       if (!settings.admin_enabled())
         log(spdlog::level::warn, "admin_disabled",
             "ADMIN_BASIC_USERNAME/ADMIN_BASIC_PASSWORD are unset: every /v1/admin route answers 403");
+      if (settings.stripe.webhook_secrets.empty())
+        log(spdlog::level::warn, "stripe_webhook_not_configured",
+            "STRIPE_WEBHOOK_SECRET is unset: POST /v1/webhooks/stripe answers 500 (Stripe keeps retrying)");
       http::api_config api_cfg;
       api_cfg.pool = [&actors] {
         return actors.db_pool();

@@ -8,6 +8,7 @@
 #include "delivery/mail_adapters.hpp"
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"
+#include "persistence/dead_letters.hpp"
 #include "persistence/job_state.hpp"
 #include "supervision/application.hpp"
 #include "telemetry/logging.hpp"
@@ -95,10 +96,20 @@ int status(pqxx::connection& db, const config::settings& s, bool json) {
 /// The CLI sends directly through the adapter, behind a breaker of its
 /// own: a run against a provider that is down defers the rest of its
 /// emails after a few failures instead of burning every retry.
-delivery::email_sender direct_sender(const config::settings& s) {
-  std::shared_ptr<delivery::mail_adapter> adapter =
-      delivery::make_mail_adapter(s.email, s.jobs.email_file_dir);
-  auto breaker = std::make_shared<circuit_breaker>("email", s.email.breaker);
+delivery::email_sender direct_sender(std::shared_ptr<delivery::mail_adapter> adapter,
+                                     const std::string& circuit, const config::breaker_settings& settings,
+                                     const std::vector<persistence::circuit_override>& overrides) {
+  auto breaker = std::make_shared<circuit_breaker>(circuit, settings);
+  // On-call's forced state holds for the CLI too: a runbook rerun during a
+  // forced-open outage must not burn retries.
+  for (const auto& o : overrides) {
+    if (o.circuit != circuit)
+      continue;
+    if (o.state == "forced_open")
+      breaker->force_open(std::chrono::steady_clock::now(), "override by " + o.set_by);
+    else if (o.state == "forced_closed")
+      breaker->force_closed(std::chrono::steady_clock::now(), "override by " + o.set_by);
+  }
   return [adapter, breaker](const delivery::outbound_email& m) -> delivery::email_send_result {
     using clock = std::chrono::steady_clock;
     if (!breaker->try_acquire(clock::now()))
@@ -117,8 +128,18 @@ delivery::email_sender direct_sender(const config::settings& s) {
 int run_once(pqxx::connection& db, const config::settings& s, const jobs::job_definition& def) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  jobs::job_context ctx{db, s.jobs,  s.database_url, s.public_base_url,
-                        {}, nullptr, nullptr,        direct_sender(s)};
+  std::vector<persistence::circuit_override> overrides;
+  {
+    pqxx::nontransaction tx{db};
+    overrides = persistence::circuit_overrides::all(tx);
+  }
+  auto email = direct_sender(delivery::make_mail_adapter(s.email, s.jobs.email_file_dir), "email",
+                             s.email.breaker, overrides);
+  delivery::email_sender sms;
+  if (s.sms.enabled())
+    sms = direct_sender(delivery::make_sms_adapter(s.sms), "sms", s.sms.breaker, overrides);
+  jobs::job_context ctx{db,      s.jobs,  s.database_url, s.public_base_url, {},
+                        nullptr, nullptr, email,          nullptr,           sms};
   auto report = jobs::run_job(def, ctx, std::string{"cli:"} + host + ":" + std::to_string(::getpid()));
   switch (report.outcome) {
     case jobs::run_report::status::success:

@@ -12,6 +12,8 @@
 #include "actors/jobs_runner.hpp"
 #include "actors/jobs_store.hpp"
 #include "actors/outbox_store.hpp"
+#include "actors/stripe_store.hpp"
+#include "actors/stripe_webhook.hpp"
 #include "config/settings.hpp"
 #include "persistence/migrations.hpp"
 #include "supervision/actor_metrics.hpp"
@@ -133,7 +135,8 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
                              .as_behavior_impl()
                              ->or_else(admin_store(c).as_behavior_impl())
                              ->or_else(jobs_store(c).as_behavior_impl())
-                             ->or_else(outbox_store(c).as_behavior_impl())};
+                             ->or_else(outbox_store(c).as_behavior_impl())
+                             ->or_else(stripe_store(c).as_behavior_impl())};
   };
   conn.metrics = &metrics.db();
   db_pool_config cfg;
@@ -163,7 +166,7 @@ void publish_outbox_depths(const telemetry::delivery_metrics& m, const persisten
   set(m.email_dlq, "dead", d.email_dead);
 }
 
-child_spec gauges_child(telemetry::metrics_registry& metrics) {
+child_spec gauges_child(telemetry::metrics_registry& metrics, std::shared_ptr<circuit_board> board) {
   child_spec c;
   c.id = "gauges";
   c.heartbeat_ttl = 5s;
@@ -171,15 +174,18 @@ child_spec gauges_child(telemetry::metrics_registry& metrics) {
   db_gauges_config cfg;
   auto* admin = &metrics.admin();
   auto* delivery = &metrics.delivery();
-  c.start = [cfg, admin, delivery](caf::local_actor* parent, const supervised_context& ctx) mutable {
+  c.start = [cfg, admin, delivery, board](caf::local_actor* parent, const supervised_context& ctx) mutable {
     auto& sys = parent->system();
-    cfg.publish = [admin, delivery, &sys](const persistence::db_gauge_sample& s) {
+    cfg.publish = [admin, delivery, board, &sys](const persistence::db_gauge_sample& s) {
       admin->break_glass_active->Set(static_cast<double>(s.break_glass_active));
       publish_outbox_depths(*delivery, s.outbox);
+      // Kept on the board too: a sender restarted between samples applies
+      // the stored overrides at once instead of starting closed.
+      board->set_overrides(s.circuit_overrides);
       // Overrides forced on any instance reach this one's breakers.
-      for (auto name : {email_name, sms_name})
-        if (auto sender = caf::actor_cast<email_actor>(sys.registry().get(name)))
-          caf::anon_send(sender, circuit_sync_atom::value, s.circuit_overrides);
+      for (auto name : {email_name, sms_name, stripe_webhook_name})
+        if (auto owner = caf::actor_cast<caf::actor>(sys.registry().get(name)))
+          caf::anon_send(owner, circuit_sync_atom::value, s.circuit_overrides);
     };
     cfg.pool = [&sys] {
       return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
@@ -214,7 +220,9 @@ child_spec email_child(const config::settings& settings, telemetry::metrics_regi
   child_spec c;
   c.id = "sender";
   c.heartbeat_interval = 1s;
-  c.heartbeat_ttl = settings.email.send_timeout + settings.email.smtp_connect_timeout + 10s;
+  // Its beat waits behind the sends queued before it: two jobs send, so
+  // allow two sends at their time limit before calling it hung.
+  c.heartbeat_ttl = email_request_timeout(settings.email) + 10s;
   c.shutdown_timeout = 2s;
   email_config cfg;
   cfg.circuit = "email";
@@ -242,7 +250,7 @@ child_spec sms_child(const config::settings& settings, telemetry::metrics_regist
   child_spec c;
   c.id = "sms";
   c.heartbeat_interval = 1s;
-  c.heartbeat_ttl = settings.sms.send_timeout + settings.sms.connect_timeout + 10s;
+  c.heartbeat_ttl = 2 * (settings.sms.send_timeout + settings.sms.connect_timeout) + 15s;
   c.shutdown_timeout = 2s;
   email_config cfg;
   cfg.circuit = "sms";
@@ -267,6 +275,32 @@ std::vector<child_spec> email_children(const config::settings& settings, telemet
   if (settings.sms.enabled())
     out.push_back(sms_child(settings, metrics, board));
   return out;
+}
+
+/// root/stripe/webhook: the breaker in front of webhook processing. Runs in
+/// every process that serves the API (it only forwards to the pool).
+child_spec stripe_child(const config::settings& settings, telemetry::metrics_registry& metrics,
+                        std::shared_ptr<circuit_board> board) {
+  child_spec c;
+  c.id = "webhook";
+  c.heartbeat_ttl = 5s;
+  c.shutdown_timeout = 1s;
+  // A burst beyond this many waiting deliveries is shed (503): Stripe retries.
+  c.mailbox_limit = 10000;
+  stripe_webhook_config cfg;
+  cfg.breaker = settings.stripe.breaker;
+  cfg.timeout = settings.api_request_timeout;
+  cfg.delivery = &metrics.delivery();
+  cfg.metrics = &metrics.stripe();
+  cfg.board = std::move(board);
+  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) mutable {
+    auto& sys = parent->system();
+    cfg.pool = [&sys] {
+      return caf::actor_cast<caf::actor>(sys.registry().get(db_pool_name));
+    };
+    return publish(parent, stripe_webhook_name, parent->spawn(stripe_webhook, cfg, ctx));
+  };
+  return c;
 }
 
 /// The jobs subtree's children: the runner, then one actor per job. Both
@@ -377,7 +411,7 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
   root.children = {
       supervisor_child(
           subtree(opts, "root/db", true,
-                  {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics)})),
+                  {probe_child(settings), pool_child(settings, metrics), gauges_child(metrics, board)})),
       supervisor_child(
           subtree(opts, "root/http", true,
                   {health_child(settings, metrics, std::move(draining), jobs ? jobs->health : nullptr)})),
@@ -385,7 +419,7 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
                                jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false,
                                jobs ? email_children(settings, metrics, board) : std::vector<child_spec>{})),
-      supervisor_child(subtree(opts, "root/stripe", false, {})),
+      supervisor_child(subtree(opts, "root/stripe", false, {stripe_child(settings, metrics, board)})),
   };
   return root;
 }
@@ -441,6 +475,10 @@ caf::actor tree::email() const {
   return caf::actor_cast<caf::actor>(system_.registry().get(email_name));
 }
 
+caf::actor tree::stripe() const {
+  return caf::actor_cast<caf::actor>(system_.registry().get(stripe_webhook_name));
+}
+
 caf::actor tree::sms() const {
   return caf::actor_cast<caf::actor>(system_.registry().get(sms_name));
 }
@@ -481,6 +519,7 @@ void tree::shutdown() {
   // would keep their threads (and the actor system's shutdown) waiting.
   system_.registry().erase(email_name);
   system_.registry().erase(sms_name);
+  system_.registry().erase(stripe_webhook_name);
 }
 
 } // namespace clean::supervision

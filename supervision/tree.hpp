@@ -36,7 +36,7 @@ struct job_directory;
 ///   │                         <job>: one detached actor per job (jobs/jobs.hpp)
 ///   ├── email (one_for_one)   sender: the email actor (adapter + circuit breaker),
 ///   │                         detached; only where the jobs run
-///   └── stripe (one_for_one)  webhook handling (Stripe issue)
+///   └── stripe (one_for_one)  webhook: the breaker in front of webhook processing
 ///
 /// Actors find each other by registry name, not by handle, because a
 /// restarted actor is a new actor.
@@ -73,6 +73,8 @@ public:
   caf::actor email() const;
   /// The SMS actor (null unless SMS_ADAPTER is set and jobs run here).
   caf::actor sms() const;
+  /// The Stripe webhook actor (null while it restarts).
+  caf::actor stripe() const;
 
   /// The breakers' latest snapshots, for the admin API.
   std::shared_ptr<const circuit_board> circuits() const { return circuits_; }

@@ -108,6 +108,53 @@ metrics_registry::metrics_registry(std::string version, bool with_jobs) :
   if (with_jobs)
     register_jobs(r);
   register_delivery(r);
+  register_stripe(r);
+}
+
+void metrics_registry::register_stripe(prometheus::Registry& r) {
+  stripe_.events =
+      &prometheus::BuildCounter()
+           .Name("webhook_events_total")
+           .Help("Stripe webhook deliveries by result: applied, duplicate, ignored, invalid_signature, "
+                 "payload_mismatch, processing_error.")
+           .Register(r);
+  stripe_.errors = &prometheus::BuildCounter()
+                        .Name("webhook_errors_total")
+                        .Help("Stripe webhook deliveries refused or failed, by type: invalid_signature, "
+                              "payload_mismatch, processing_error.")
+                        .Register(r);
+  stripe_.outcomes = &prometheus::BuildCounter()
+                          .Name("stripe_webhook_events_total")
+                          .Help("Stripe webhook deliveries by outcome: ok, duplicate, ignored, error.")
+                          .Register(r);
+  stripe_.circuit_open = &prometheus::BuildCounter()
+                              .Name("stripe_webhook_circuit_open_total")
+                              .Help("Openings of the Stripe webhook processing breaker.")
+                              .Register(r)
+                              .Add({});
+  stripe_.duration = &prometheus::BuildHistogram()
+                          .Name("stripe_webhook_duration_seconds")
+                          .Help("Time from a Stripe delivery's arrival to its answer.")
+                          .Register(r)
+                          .Add({}, latency_buckets());
+  for (const char* result :
+       {"applied", "duplicate", "ignored", "invalid_signature", "payload_mismatch", "processing_error"})
+    stripe_.events->Add({{"result", result}});
+  for (const char* type : {"invalid_signature", "payload_mismatch", "processing_error"})
+    stripe_.errors->Add({{"type", type}});
+  for (const char* outcome : {"ok", "duplicate", "ignored", "error"})
+    stripe_.outcomes->Add({{"outcome", outcome}});
+}
+
+void stripe_metrics::count(const std::string& result, double seconds) const {
+  if (!events)
+    return;
+  events->Add({{"result", result}}).Increment();
+  bool error = result == "invalid_signature" || result == "payload_mismatch" || result == "processing_error";
+  if (error)
+    errors->Add({{"type", result}}).Increment();
+  outcomes->Add({{"outcome", error ? "error" : result == "applied" ? "ok" : result}}).Increment();
+  duration->Observe(seconds);
 }
 
 void metrics_registry::register_delivery(prometheus::Registry& r) {
@@ -150,8 +197,9 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
     delivery_.outbox_queue->Add({{"status", status}});
   for (const char* status : {"pending", "dead"})
     delivery_.email_dlq->Add({{"status", status}});
-  for (const char* tmpl : {"booking_confirmation", "booking_reminder", "booking_completed",
-                           "booking_cancelled", "invoice_issued", "invoice_reminder", "nps_survey"})
+  for (const char* tmpl :
+       {"booking_confirmation", "booking_reminder", "booking_completed", "booking_cancelled",
+        "invoice_issued", "invoice_reminder", "nps_survey", "payment_failed"})
     for (const char* status : {"delivered", "skipped", "failed", "dead", "deferred"})
       delivery_.notifications->Add({{"template", tmpl}, {"status", status}});
 }

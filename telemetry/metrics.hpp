@@ -80,6 +80,19 @@ struct delivery_metrics {
   void count_notification(const std::string& template_name, const std::string& outcome) const;
 };
 
+/// Stripe webhooks, named as the runbooks name them.
+struct stripe_metrics {
+  prometheus::Family<prometheus::Counter>* events = nullptr;   // webhook_events_total{result}
+  prometheus::Family<prometheus::Counter>* errors = nullptr;   // webhook_errors_total{type}
+  prometheus::Family<prometheus::Counter>* outcomes = nullptr; // stripe_webhook_events_total{outcome}
+  prometheus::Counter* circuit_open = nullptr;                 // stripe_webhook_circuit_open_total
+  prometheus::Histogram* duration = nullptr;                   // stripe_webhook_duration_seconds
+
+  /// One delivery: `result` is applied, duplicate, ignored, invalid_signature,
+  /// payload_mismatch or processing_error (the last three are also errors).
+  void count(const std::string& result, double seconds) const;
+};
+
 /// One job's series (label `job`), cached at start-up.
 struct job_series {
   prometheus::Gauge* last_heartbeat = nullptr; // job_last_heartbeat_timestamp
@@ -130,6 +143,7 @@ public:
   const admin_metrics& admin() const { return admin_; }
   const jobs_metrics& jobs() const { return jobs_; }
   const delivery_metrics& delivery() const { return delivery_; }
+  const stripe_metrics& stripe() const { return stripe_; }
 
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
@@ -145,6 +159,7 @@ private:
   void register_admin(prometheus::Registry& r);
   void register_jobs(prometheus::Registry& r);
   void register_delivery(prometheus::Registry& r);
+  void register_stripe(prometheus::Registry& r);
 
   std::shared_ptr<prometheus::Registry> registry_;
   struct process_collector;
@@ -157,6 +172,7 @@ private:
   admin_metrics admin_;
   jobs_metrics jobs_;
   delivery_metrics delivery_;
+  stripe_metrics stripe_;
 };
 
 /// Histogram buckets for request latencies (seconds), 0.5 ms to 10 s.

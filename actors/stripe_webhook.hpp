@@ -1,0 +1,63 @@
+#pragma once
+
+// The Stripe webhook actor (root/stripe/webhook): every verified delivery
+// passes through it to the database, so its circuit breaker (circuit
+// "stripe") sees every processing attempt. While processing keeps failing
+// (the database is down) the breaker opens and deliveries are refused at
+// once with 503 (Stripe retries them) instead of each waiting for a
+// timeout. Event-based: it only forwards to the pool and never blocks.
+//
+//   (stripe_rx_atom, std::string raw_body, int64_t deadline_ns) -> stripe_receipt
+//       or an error: errc::database_unavailable with detail `circuit_open`
+//       while open, else the pool's error
+//   (circuit_ctl_atom, action, actor) -> JSON snapshot;  (circuit_sync_atom, overrides)
+
+#include "actors/circuit_breaker.hpp"
+#include "actors/interfaces.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace clean {
+
+namespace telemetry {
+struct delivery_metrics;
+struct stripe_metrics;
+} // namespace telemetry
+
+inline constexpr caf::atom_value stripe_webhook_name = caf::atom("stripe");
+
+struct stripe_webhook_config {
+  config::breaker_settings breaker;
+  /// The current pool (null while it restarts).
+  std::function<caf::actor()> pool;
+  /// Longest wait for the database's answer (the request's own deadline is
+  /// also passed on, so the query is cancelled past it).
+  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds tick_interval{1000};
+  std::chrono::milliseconds sync_grace{10000};
+  const telemetry::delivery_metrics* delivery = nullptr; // circuit gauges (may be null)
+  const telemetry::stripe_metrics* metrics = nullptr;    // may be null
+  std::shared_ptr<circuit_board> board;
+};
+
+struct stripe_webhook_state {
+  static inline const char* name = "stripe-webhook";
+  stripe_webhook_state() = default; // no aggregate: see health_state
+  stripe_webhook_config config;
+  supervised_context supervision;
+  std::optional<circuit_breaker> breaker;
+  std::optional<caf::actor_clock::time_point> last_control;
+};
+
+using stripe_webhook_pointer =
+    caf::stateful_actor<stripe_webhook_state, instrumented<caf::event_based_actor>>*;
+
+caf::behavior stripe_webhook(stripe_webhook_pointer self, stripe_webhook_config config,
+                             supervised_context ctx);
+
+} // namespace clean

@@ -1,0 +1,201 @@
+#include "http/stripe_routes.hpp"
+
+#include "actors/interfaces.hpp"
+#include "http/api_input.hpp"
+#include "http/gateway.hpp"
+#include "http/stripe_signature.hpp"
+#include "telemetry/logging.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <caf/make_message.hpp>
+#include <nlohmann/json.hpp>
+
+namespace clean::http {
+
+namespace {
+
+using config_ptr = std::shared_ptr<const stripe_routes_config>;
+using clock = std::chrono::steady_clock;
+using telemetry::log;
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Answers a delivery and counts it once.
+struct delivery_call {
+  config_ptr cfg;
+  responder reply;
+  clock::time_point started;
+  std::string request_id;
+
+  void finish(response res, const std::string& result) const {
+    if (cfg->metrics)
+      cfg->metrics->count(result, std::chrono::duration<double>(clock::now() - started).count());
+    reply(std::move(res));
+  }
+};
+
+response received(const persistence::stripe_receipt& r) {
+  nlohmann::json body = {{"received", true}, {"result", r.result}, {"event_id", r.event_id}};
+  if (r.invoice_id)
+    body["invoice_id"] = r.invoice_id;
+  return json_response(bhttp::status::ok, body.dump());
+}
+
+void on_receipt(const delivery_call& call, const persistence::stripe_receipt& r) {
+  if (r.result == "payload_mismatch") {
+    log(spdlog::level::warn, "stripe_webhook_mismatch",
+        "Stripe event contradicts our records; stored, not applied",
+        {{"event_id", r.event_id},
+         {"type", r.type},
+         {"invoice_id", r.invoice_id},
+         {"detail", r.detail},
+         {"request_id", call.request_id}});
+    return call.finish(error_response(bhttp::status::bad_request, "payload_mismatch", r.detail), r.result);
+  }
+  log(spdlog::level::info, "stripe_webhook", "Stripe event received",
+      {{"event_id", r.event_id},
+       {"type", r.type},
+       {"result", r.result},
+       {"invoice_id", r.invoice_id},
+       {"request_id", call.request_id}});
+  call.finish(received(r), r.result);
+}
+
+void on_failure(const delivery_call& call, const caf::error& err) {
+  auto detail = detail_of(err);
+  if (detail.code == "circuit_open") {
+    auto res = error_response(bhttp::status::service_unavailable, "circuit_open", detail.message);
+    res.set(bhttp::field::retry_after, "30");
+    return call.finish(std::move(res), "processing_error");
+  }
+  log(spdlog::level::err, "stripe_webhook_failed", "Stripe event could not be processed; Stripe will retry",
+      {{"error", detail.message.empty() ? std::string{"actor error"} : detail.message},
+       {"request_id", call.request_id}});
+  call.finish(error_response(bhttp::status::internal_server_error, "processing_error",
+                             "the event could not be processed; nothing was applied (retry)"),
+              "processing_error");
+}
+
+handler webhook_route(config_ptr cfg) {
+  return [cfg](request_context& ctx, responder reply) {
+    delivery_call call{cfg, std::move(reply), clock::now(), std::string{ctx.request_id}};
+    if (cfg->secrets.empty()) {
+      log(spdlog::level::err, "stripe_webhook_not_configured",
+          "STRIPE_WEBHOOK_SECRET is unset: cannot verify");
+      return call.finish(error_response(bhttp::status::internal_server_error, "not_configured",
+                                        "the Stripe webhook endpoint has no signing secret configured"),
+                         "processing_error");
+    }
+    auto header = ctx.req["Stripe-Signature"];
+    const auto& body = ctx.req.body();
+    auto check = verify_stripe_signature({header.data(), header.size()}, body, cfg->secrets, cfg->tolerance,
+                                         unix_now());
+    if (check != signature_check::ok) {
+      // The body is not stored and the header is not logged: neither is ours.
+      log(spdlog::level::warn, "stripe_webhook_rejected", "Stripe webhook signature refused",
+          {{"reason", to_string(check)}, {"client", ctx.client_address}, {"request_id", ctx.request_id}});
+      return call.finish(
+          error_response(bhttp::status::bad_request, "invalid_signature",
+                         std::string{"the Stripe-Signature header does not verify: "} + to_string(check)),
+          "invalid_signature");
+    }
+    auto webhook = cfg->webhook ? cfg->webhook() : caf::actor{};
+    if (!webhook)
+      return on_failure(
+          call, make_error(errc::database_unavailable, "restarting", "the webhook actor is restarting"));
+    auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        (clock::now() + cfg->request_timeout).time_since_epoch())
+                        .count();
+    ctx.actors.request(
+        webhook, cfg->request_timeout + std::chrono::seconds(2),
+        [call](persistence::stripe_receipt& r) { on_receipt(call, r); },
+        [call](caf::error& err) { on_failure(call, err); }, stripe_rx_atom::value, std::string{body},
+        deadline);
+  };
+}
+
+template <class OnOk>
+void database(const config_ptr& cfg, request_context& ctx, const responder& reply, std::string op,
+              caf::message payload, OnOk on_ok) {
+  auto pool = cfg->pool ? cfg->pool() : caf::actor{};
+  if (!pool)
+    return reply(actor_error_response(make_error(errc::database_unavailable, "database_unavailable",
+                                                 "the database pool is restarting; retry shortly")));
+  auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      (clock::now() + cfg->request_timeout).time_since_epoch())
+                      .count();
+  ctx.actors.request(
+      pool, cfg->request_timeout + std::chrono::seconds(1), std::move(on_ok),
+      [reply](caf::error& err) { reply(actor_error_response(err)); },
+      db_call{std::move(op), deadline, std::move(payload)});
+}
+
+admin_handler list_route(config_ptr cfg) {
+  return [cfg](request_context& ctx, const admin_caller&, responder reply) {
+    persistence::stripe_event_query q;
+    std::vector<field_error> errors;
+    auto statuses = query_values(ctx.query, "status");
+    if (statuses.size() > 1)
+      errors.push_back({"status", "may be given once"});
+    else if (!statuses.empty() && !statuses[0].empty()) {
+      q.status = statuses[0];
+      if (q.status != "received" && q.status != "applied" && q.status != "ignored" &&
+          q.status != "payload_mismatch")
+        errors.push_back({"status", "must be one of received, applied, ignored, payload_mismatch"});
+    }
+    auto limits = query_values(ctx.query, "limit");
+    if (!limits.empty()) {
+      auto n = parse_id(limits[0]);
+      if (!n || *n > 200 || limits.size() > 1)
+        errors.push_back({"limit", "must be an integer from 1 to 200"});
+      else
+        q.limit = static_cast<int32_t>(*n);
+    }
+    auto cursors = query_values(ctx.query, "cursor");
+    if (!cursors.empty() && !cursors[0].empty()) {
+      q.after = persistence::decode_cursor(cursors[0]);
+      if (!q.after)
+        errors.push_back({"cursor", "is not a cursor this API returned"});
+    }
+    if (!errors.empty())
+      return reply(json_response(bhttp::status::unprocessable_entity, validation_error_body(errors)));
+    database(cfg, ctx, reply, "admin.stripe_list", caf::make_message(stripe_list_atom::value, q),
+             [reply](persistence::api_result& r) {
+               reply(json_response(static_cast<bhttp::status>(r.status), r.body));
+             });
+  };
+}
+
+admin_handler replay_route(config_ptr cfg) {
+  return [cfg](request_context& ctx, const admin_caller&, responder reply) {
+    auto id = std::string{param(ctx.params, "id")};
+    database(cfg, ctx, reply, "admin.stripe_replay", caf::make_message(stripe_replay_atom::value, id),
+             [reply](persistence::stripe_receipt& r) {
+               nlohmann::json body = {{"event_id", r.event_id},
+                                      {"type", r.type},
+                                      {"result", r.result},
+                                      {"invoice_id", r.invoice_id ? nlohmann::json(r.invoice_id) : nullptr},
+                                      {"detail", r.detail}};
+               reply(json_response(bhttp::status::ok, body.dump()));
+             });
+  };
+}
+
+} // namespace
+
+void install_stripe_routes(admin_surface& admin, route_table& routes, stripe_routes_config config) {
+  auto cfg = std::make_shared<const stripe_routes_config>(std::move(config));
+  using m = method_kind;
+  routes.add(method_kind::post, "/v1/webhooks/stripe", webhook_route(cfg));
+  admin.add(routes, m::get, "/v1/admin/webhooks/events", admin_access::read,
+            "Stored Stripe events, newest first, with what each came to (?status=, ?limit=, ?cursor=).",
+            list_route(cfg));
+  admin.add(routes, m::post, "/v1/admin/webhooks/events/{id}/replay", admin_access::write,
+            "Apply a stored Stripe event again (after fixing what made it fail or mismatch).",
+            replay_route(cfg));
+}
+
+} // namespace clean::http

@@ -1,0 +1,274 @@
+#include "persistence/stripe_events.hpp"
+
+#include "persistence/digest.hpp"
+#include "persistence/domain_error.hpp"
+#include "persistence/outbox.hpp"
+#include "persistence/rows.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <cctype>
+
+namespace clean::persistence {
+
+namespace {
+
+using json = nlohmann::json;
+using size = pqxx::row::size_type;
+
+constexpr const char* insert_sql =
+    "INSERT INTO stripe_events (id, type, status, payload, stripe_created_at) "
+    "VALUES ($1, $2, 'received', $3, to_timestamp(NULLIF($4::bigint, 0))) ON CONFLICT (id) DO NOTHING "
+    "RETURNING seq";
+constexpr const char* mismatch_sql =
+    "INSERT INTO stripe_events (id, type, status, payload, detail, processed_at) "
+    "VALUES ($1, '', 'payload_mismatch', $2, $3, now()) ON CONFLICT (id) DO NOTHING";
+constexpr const char* settle_sql = "UPDATE stripe_events SET status = $2, invoice_id = NULLIF($3::bigint, "
+                                   "0), detail = $4, processed_at = now() "
+                                   "WHERE id = $1";
+constexpr const char* stored_sql = "SELECT payload FROM stripe_events WHERE id = $1 FOR UPDATE";
+constexpr const char* bump_replays_sql = "UPDATE stripe_events SET replays = replays + 1 WHERE id = $1";
+
+constexpr const char* invoice_by_id_sql =
+    "SELECT id, amount_cents, currency, status, coalesce(stripe_payment_intent_id, '') FROM invoices "
+    "WHERE id = $1 FOR UPDATE";
+constexpr const char* invoice_by_intent_sql =
+    "SELECT id, amount_cents, currency, status, coalesce(stripe_payment_intent_id, '') FROM invoices "
+    "WHERE stripe_payment_intent_id = $1 FOR UPDATE";
+constexpr const char* link_intent_sql =
+    "UPDATE invoices SET stripe_payment_intent_id = $2 WHERE id = $1 AND stripe_payment_intent_id IS NULL";
+constexpr const char* paid_sql = "UPDATE invoices SET status = 'paid', paid_at = now() WHERE id = $1";
+constexpr const char* refunded_sql =
+    "UPDATE invoices SET status = 'refunded', refunded_at = now() WHERE id = $1";
+constexpr const char* failed_sql =
+    "UPDATE invoices SET last_payment_error = $2, payment_failed_at = now() WHERE id = $1";
+constexpr const char* booking_of_sql = "SELECT booking_id FROM invoices WHERE id = $1";
+
+const std::string list_sql =
+    "SELECT seq, id, type, status, invoice_id, detail, ts_to_micros(received_at), "
+    "ts_to_micros(processed_at), "
+    "replays, ts_to_micros(stripe_created_at) FROM stripe_events WHERE ($1 = '' OR status = $1) "
+    "AND (NOT $2::boolean OR (ts_to_micros(received_at), seq) < ($3::bigint, $4::bigint)) "
+    "ORDER BY received_at DESC, seq DESC LIMIT $5";
+
+struct invoice_row {
+  int64_t id = 0;
+  int64_t amount = 0;
+  std::string currency;
+  std::string status;
+  std::string intent;
+};
+
+std::optional<invoice_row> load(pqxx::transaction_base& tx, const std::string& sql, const std::string& key) {
+  auto res = tx.exec_params(sql, key);
+  if (res.empty())
+    return std::nullopt;
+  const auto& r = res[0];
+  return invoice_row{r[size{0}].as<int64_t>(), r[size{1}].as<int64_t>(), r[size{2}].as<std::string>(),
+                     r[size{3}].as<std::string>(), r[size{4}].as<std::string>()};
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string text_at(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+std::optional<int64_t> int_at(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it != obj.end() && it->is_number_integer())
+    return it->get<int64_t>();
+  return std::nullopt;
+}
+
+/// The payment intent an event's object belongs to.
+std::string intent_of(const std::string& type, const json& obj) {
+  if (type.starts_with("payment_intent."))
+    return text_at(obj, "id");
+  return text_at(obj, "payment_intent"); // charges and Stripe invoices point at theirs
+}
+
+/// The amount the object claims was paid (or refunded against).
+std::optional<int64_t> amount_of(const std::string& type, const json& obj) {
+  if (type == "invoice.paid")
+    return int_at(obj, "amount_paid") ? int_at(obj, "amount_paid") : int_at(obj, "amount_due");
+  return int_at(obj, "amount");
+}
+
+stripe_receipt outcome(const char* result, int64_t invoice, std::string detail) {
+  stripe_receipt r;
+  r.result = result;
+  r.invoice_id = invoice;
+  r.detail = std::move(detail);
+  return r;
+}
+
+/// The effect of one well-formed event (already recorded as received).
+stripe_receipt apply(pqxx::transaction_base& tx, const std::string& type, const json& obj) {
+  static const char* handled[] = {"payment_intent.succeeded", "payment_intent.payment_failed", "invoice.paid",
+                                  "charge.refunded"};
+  if (std::find(std::begin(handled), std::end(handled), type) == std::end(handled))
+    return outcome("ignored", 0, "event type not handled");
+  // Which invoice: metadata.invoice_id, else the stored payment intent id.
+  std::string named;
+  if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) {
+    if (auto v = meta->find("invoice_id"); v != meta->end())
+      named = v->is_string()           ? v->get<std::string>()
+              : v->is_number_integer() ? std::to_string(v->get<int64_t>())
+                                       : "";
+  }
+  auto intent = intent_of(type, obj);
+  std::optional<invoice_row> inv;
+  if (!named.empty()) {
+    if (named.find_first_not_of("0123456789") != std::string::npos || named.size() > 18)
+      return outcome("payload_mismatch", 0,
+                     "metadata.invoice_id '" + named + "' is not an invoice id of ours");
+    inv = load(tx, invoice_by_id_sql, named);
+    if (!inv)
+      return outcome("payload_mismatch", 0,
+                     "metadata.invoice_id names invoice " + named + ", which does not exist");
+  } else if (!intent.empty()) {
+    inv = load(tx, invoice_by_intent_sql, intent);
+  }
+  if (!inv)
+    return outcome("ignored", 0, "no invoice of ours matches the event");
+  if (!intent.empty() && !inv->intent.empty() && intent != inv->intent)
+    return outcome("payload_mismatch", inv->id,
+                   "payment intent " + intent + " is not invoice " + std::to_string(inv->id) + "'s (" +
+                       inv->intent + ")");
+  auto amount = amount_of(type, obj);
+  auto currency = lower(text_at(obj, "currency"));
+  if (!amount || *amount != inv->amount || currency != lower(inv->currency))
+    return outcome("payload_mismatch", inv->id,
+                   "the event says " + (amount ? std::to_string(*amount) : std::string{"no amount"}) + " " +
+                       currency + "; invoice " + std::to_string(inv->id) + " is " +
+                       std::to_string(inv->amount) + " " + inv->currency);
+  if (!intent.empty() && inv->intent.empty())
+    tx.exec_params(link_intent_sql, inv->id, intent);
+  auto id = std::to_string(inv->id);
+  if (type == "payment_intent.succeeded" || type == "invoice.paid") {
+    if (inv->status == "open") {
+      tx.exec_params(paid_sql, inv->id);
+      return outcome("applied", inv->id, "invoice " + id + " paid");
+    }
+    return outcome("applied", inv->id, "invoice " + id + " is already " + inv->status + "; nothing changes");
+  }
+  if (type == "charge.refunded") {
+    auto refunded = int_at(obj, "amount_refunded").value_or(0);
+    bool full = (obj.contains("refunded") && obj["refunded"].is_boolean() && obj["refunded"].get<bool>()) ||
+                refunded >= inv->amount;
+    if (!full)
+      return outcome("applied", inv->id,
+                     "partial refund of " + std::to_string(refunded) + " recorded; invoice " + id +
+                         " stays " + inv->status);
+    if (inv->status == "paid") {
+      tx.exec_params(refunded_sql, inv->id);
+      return outcome("applied", inv->id, "invoice " + id + " refunded");
+    }
+    return outcome("applied", inv->id,
+                   "invoice " + id + " is " + inv->status + "; a refund does not change it");
+  }
+  // payment_intent.payment_failed: only an open invoice learns about it, and
+  // the customer is told through the outbox (same transaction).
+  if (inv->status != "open")
+    return outcome("applied", inv->id,
+                   "invoice " + id + " is already " + inv->status + ": a late failure does not move it back");
+  std::string reason = "the payment failed";
+  if (auto err = obj.find("last_payment_error"); err != obj.end() && err->is_object())
+    if (auto m = text_at(*err, "message"); !m.empty())
+      reason = m.substr(0, 500);
+  tx.exec_params(failed_sql, inv->id, reason);
+  auto booking = tx.exec_params1(booking_of_sql, inv->id)[size{0}].as<int64_t>();
+  outbox::enqueue_email(tx, "payment_failed", "invoice:" + id + ":payment_failed:" + text_at(obj, "id"),
+                        {{"invoice_id", inv->id}, {"booking_id", booking}});
+  return outcome("applied", inv->id, "payment failure recorded on invoice " + id + ": " + reason);
+}
+
+void settle(pqxx::transaction_base& tx, const std::string& id, const stripe_receipt& r) {
+  tx.exec_params(settle_sql, id, r.result, r.invoice_id, r.detail.substr(0, 2000));
+}
+
+/// A well-formed Stripe event: an object with a string id, a string type
+/// and an object under data.object.
+bool well_formed(const json& e) {
+  return e.is_object() && e.contains("id") && e["id"].is_string() && !e["id"].get<std::string>().empty() &&
+         e["id"].get<std::string>().size() <= 255 && e.contains("type") && e["type"].is_string() &&
+         e.contains("data") && e["data"].is_object() && e["data"].contains("object") &&
+         e["data"]["object"].is_object();
+}
+
+} // namespace
+
+namespace stripe_events {
+
+stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) {
+  auto event = json::parse(raw_body, nullptr, false);
+  if (!well_formed(event)) {
+    // Kept for inspection under a name derived from the body, never applied.
+    auto id = "unparsed_" + sha256_hex(raw_body).substr(0, 24);
+    auto detail = std::string{"not a well-formed Stripe event (needs id, type and data.object)"};
+    tx.exec_params(mismatch_sql, id, raw_body, detail);
+    auto r = outcome("payload_mismatch", 0, detail);
+    r.event_id = id;
+    return r;
+  }
+  auto id = event["id"].get<std::string>();
+  auto type = event["type"].get<std::string>();
+  auto created = int_at(event, "created").value_or(0);
+  stripe_receipt r;
+  if (tx.exec_params(insert_sql, id, type, raw_body, created).empty()) {
+    r = outcome("duplicate", 0, "already received");
+  } else {
+    r = apply(tx, type, event["data"]["object"]);
+    settle(tx, id, r);
+  }
+  r.event_id = id;
+  r.type = type;
+  return r;
+}
+
+stripe_receipt replay(pqxx::transaction_base& tx, const std::string& event_id) {
+  auto res = tx.exec_params(stored_sql, event_id);
+  if (res.empty())
+    throw domain_error(domain_error::kind::not_found, "not_found", "no stored Stripe event " + event_id);
+  auto event = json::parse(res[0][size{0}].as<std::string>(), nullptr, false);
+  stripe_receipt r;
+  if (!well_formed(event)) {
+    r = outcome("payload_mismatch", 0, "not a well-formed Stripe event (needs id, type and data.object)");
+  } else {
+    r = apply(tx, event["type"].get<std::string>(), event["data"]["object"]);
+    r.type = event["type"].get<std::string>();
+  }
+  settle(tx, event_id, r);
+  tx.exec_params(bump_replays_sql, event_id);
+  r.event_id = event_id;
+  return r;
+}
+
+json list(pqxx::transaction_base& tx, const stripe_event_query& q) {
+  auto res = tx.exec_params(list_sql, q.status, q.after.has_value(), q.after ? q.after->time : 0,
+                            q.after ? q.after->id : 0, q.limit + 1);
+  return rows::page(res, q.limit, 6, [](const pqxx::row& r) {
+    using rows::text_or_null;
+    using rows::time_or_null;
+    return json{{"id", r[size{1}].as<std::string>()},
+                {"type", r[size{2}].as<std::string>()},
+                {"status", r[size{3}].as<std::string>()},
+                {"invoice_id", r[size{4}].is_null() ? json(nullptr) : json(r[size{4}].as<int64_t>())},
+                {"detail", text_or_null(r[size{5}])},
+                {"received_at", time_or_null(r[size{6}])},
+                {"processed_at", time_or_null(r[size{7}])},
+                {"replays", r[size{8}].as<int>()},
+                {"stripe_created_at", time_or_null(r[size{9}])}};
+  });
+}
+
+} // namespace stripe_events
+
+} // namespace clean::persistence

@@ -1,0 +1,50 @@
+#pragma once
+
+// Stripe events: record a verified delivery by its event id and apply its
+// effect on the invoice it concerns, in the caller's transaction, so a
+// redelivery is a no-op and a failure leaves nothing half-done. State only
+// moves forward (open -> paid -> refunded): a late failure after a success
+// never reopens an invoice.
+
+#include "persistence/records.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+
+namespace pqxx {
+class transaction_base;
+}
+
+namespace clean::persistence {
+
+/// What a delivery came to.
+struct stripe_receipt {
+  std::string result; // applied | duplicate | ignored | payload_mismatch
+  std::string event_id;
+  std::string type;
+  int64_t invoice_id = 0; // 0 = none
+  std::string detail;
+};
+
+struct stripe_event_query {
+  std::string status; // empty: every status
+  int32_t limit = 50;
+  std::optional<page_cursor> after;
+};
+
+namespace stripe_events {
+
+/// Records and applies one verified delivery (the raw body as signed).
+stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
+
+/// Applies a stored event again (after a fix). Throws domain_error
+/// not_found for an unknown id.
+stripe_receipt replay(pqxx::transaction_base& tx, const std::string& event_id);
+
+/// Stored events, newest first: `{"data": [...], "next_cursor": ...}`.
+nlohmann::json list(pqxx::transaction_base& tx, const stripe_event_query& q);
+
+} // namespace stripe_events
+
+} // namespace clean::persistence
