@@ -8,8 +8,8 @@
 // adapter, breaker and registry name), so a stalled SMS provider never
 // holds up email.
 
-#include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
+#include "delivery/circuit_breaker.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/typed_event_based_actor.hpp>

@@ -131,7 +131,9 @@ void run(job_actor_pointer self) {
                         series_of(st),
                         st.send_email,
                         st.config.delivery,
-                        st.send_sms};
+                        st.send_sms,
+                        st.config.stripe_api,
+                        st.config.board};
   auto report = jobs::run_job(*def, ctx, st.config.owner);
   if (report.connection_broken)
     st.conn.reset();

@@ -10,6 +10,7 @@
 #include "actors/supervised.hpp"
 #include "config/schedule.hpp"
 #include "config/settings.hpp"
+#include "delivery/circuit_breaker.hpp"
 #include "delivery/dispatch.hpp"
 #include "persistence/connection.hpp"
 
@@ -43,6 +44,9 @@ struct job_actor_config {
   std::chrono::milliseconds email_timeout{65000};
   /// SMS_ADAPTER is set: SMS events go through the SMS actor.
   bool sms = false;
+  /// Shared by the process's runs of stripe-reconcile (kept across restarts).
+  std::shared_ptr<circuit_breaker> stripe_api;
+  std::shared_ptr<circuit_board> board;
 };
 
 struct job_actor_state {

@@ -12,8 +12,8 @@
 //       while open, else the pool's error
 //   (circuit_ctl_atom, action, actor) -> JSON snapshot;  (circuit_sync_atom, overrides)
 
-#include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
+#include "delivery/circuit_breaker.hpp"
 
 #include <caf/event_based_actor.hpp>
 

@@ -339,6 +339,24 @@ void read_stripe(reader& r, settings& s) {
   }
   r.whole_seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", st.tolerance, 1, 86400);
   read_breaker(r, "STRIPE", st.breaker);
+  auto& j = s.jobs;
+  if (auto v = r.raw("STRIPE_API_KEY")) {
+    if (valid_token(*v))
+      j.stripe_api_key = *v;
+    else
+      r.fail("STRIPE_API_KEY", "<redacted>", "a Stripe secret key (sk_... or rk_...)");
+  }
+  if (auto v = r.raw("STRIPE_API_BASE_URL")) {
+    if (v->starts_with("http://") || v->starts_with("https://"))
+      j.stripe_api_base_url = v->back() == '/' ? v->substr(0, v->size() - 1) : *v;
+    else
+      r.fail("STRIPE_API_BASE_URL", "<redacted>", "an http:// or https:// URL");
+  }
+  std::chrono::milliseconds lookback = j.stripe_reconcile_lookback;
+  scaled(r, "STRIPE_RECONCILE_LOOKBACK_HOURS", lookback, 3600, 1, 720);
+  j.stripe_reconcile_lookback = std::chrono::duration_cast<std::chrono::seconds>(lookback);
+  j.stripe_api_timeout = s.email.send_timeout;
+  read_breaker(r, "STRIPE_API", j.stripe_api_breaker);
 }
 
 } // namespace
@@ -445,6 +463,7 @@ const std::vector<job_config>& job_catalogue() {
       {"outbox-dispatch", "every 5s", missed_policy::skip},
       {"storage-janitor", "every 1h", missed_policy::skip},
       {"backup", "0 3 * * *", missed_policy::catch_up},
+      {"stripe-reconcile", "every 1h", missed_policy::catch_up},
   };
   return jobs;
 }

@@ -20,6 +20,22 @@ struct job_config {
   missed_policy missed = missed_policy::catch_up;
 };
 
+/// A circuit breaker's tuning (see delivery/circuit_breaker.hpp).
+struct breaker_settings {
+  /// The last this many calls decide the failure rate.
+  int window = 20;
+  /// No opening before this many calls are in the window.
+  int minimum_calls = 5;
+  /// Opens when this share of the window failed (percent).
+  int failure_rate_percent = 50;
+  std::chrono::milliseconds open_for{30000};
+  /// Trial calls let through while half-open.
+  int half_open_calls = 3;
+  /// Longest stay in half-open: a sparse trickle of calls must not keep a
+  /// breaker undecided.
+  std::chrono::milliseconds half_open_max{60000};
+};
+
 /// The jobs runner and what its jobs need.
 struct jobs_settings {
   /// Every job, in catalogue order (see job_catalogue()).
@@ -55,22 +71,12 @@ struct jobs_settings {
   std::string webhook_secret; // never logged
   std::chrono::milliseconds webhook_timeout{10000};
   int webhook_max_attempts = 10;
-};
-
-/// A circuit breaker's tuning (see actors/circuit_breaker.hpp).
-struct breaker_settings {
-  /// The last this many calls decide the failure rate.
-  int window = 20;
-  /// No opening before this many calls are in the window.
-  int minimum_calls = 5;
-  /// Opens when this share of the window failed (percent).
-  int failure_rate_percent = 50;
-  std::chrono::milliseconds open_for{30000};
-  /// Trial calls let through while half-open.
-  int half_open_calls = 3;
-  /// Longest stay in half-open: a sparse trickle of calls must not keep a
-  /// breaker undecided.
-  std::chrono::milliseconds half_open_max{60000};
+  /// stripe-reconcile: Stripe's events API (unset key: nothing to do).
+  std::string stripe_api_key; // secret; never logged
+  std::string stripe_api_base_url = "https://api.stripe.com";
+  std::chrono::seconds stripe_reconcile_lookback{96 * 3600};
+  std::chrono::milliseconds stripe_api_timeout{10000};
+  breaker_settings stripe_api_breaker;
 };
 
 enum class email_adapter { file, smtp, sendgrid };

@@ -1,7 +1,7 @@
 #include "http/delivery_routes.hpp"
 
-#include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
+#include "delivery/circuit_breaker.hpp"
 #include "http/api_input.hpp"
 #include "http/gateway.hpp"
 
@@ -17,7 +17,7 @@ using persistence::api_result;
 
 /// The breakers on-call can drive; each lives in the actor that calls its provider.
 const std::vector<std::string>& known_circuits() {
-  static const std::vector<std::string> all{"email", "sms", "stripe"};
+  static const std::vector<std::string> all{"email", "sms", "stripe", "stripe_api"};
   return all;
 }
 
@@ -126,7 +126,8 @@ admin_handler control_route(config_ptr cfg, std::string action) {
     auto name = std::string{param(ctx.params, "name")};
     if (std::find(known_circuits().begin(), known_circuits().end(), name) == known_circuits().end())
       return reply(error_response(bhttp::status::not_found, "unknown_circuit",
-                                  "no circuit breaker named '" + name + "'; circuits: email, sms, stripe"));
+                                  "no circuit breaker named '" + name +
+                                      "'; circuits: email, sms, stripe, stripe_api"));
     persistence::circuit_override o;
     o.circuit = name;
     o.state = override_state(action);

@@ -17,6 +17,8 @@ const std::vector<job_definition>& all_jobs() {
       {"storage-janitor", "delete old exports and backups, prune delivered outbox rows and idempotency keys",
        storage_janitor},
       {"backup", "pg_dump into STORAGE_DIR/backups, verified with pg_restore --list", backup},
+      {"stripe-reconcile", "apply Stripe events it could not deliver (its events API, STRIPE_API_KEY)",
+       stripe_reconcile},
   };
   return jobs;
 }

@@ -7,10 +7,12 @@
 // queues and sends each item once.
 
 #include "config/settings.hpp"
+#include "delivery/circuit_breaker.hpp"
 #include "delivery/dispatch.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,10 @@ struct job_context {
   const telemetry::delivery_metrics* delivery = nullptr; // may be null
   /// How SMS go out; unset: SMS events are deferred.
   delivery::email_sender send_sms = {};
+  /// The breaker around Stripe's API, kept across runs (null: one per run).
+  std::shared_ptr<circuit_breaker> stripe_api = {};
+  /// Where breaker snapshots go for GET /v1/admin/circuits (may be null).
+  std::shared_ptr<circuit_board> board = {};
 };
 
 struct job_result {
@@ -80,5 +86,6 @@ job_result outbox_dispatch(job_context& ctx);
 job_result email_dlq(job_context& ctx);
 job_result storage_janitor(job_context& ctx);
 job_result backup(job_context& ctx);
+job_result stripe_reconcile(job_context& ctx);
 
 } // namespace clean::jobs

@@ -1,10 +1,10 @@
 // `clean-service jobs run --job NAME --once | list | status`: the jobs from
 // the command line, against the same database state the runners use.
 
-#include "actors/circuit_breaker.hpp"
 #include "config/cli.hpp"
 #include "config/schedule.hpp"
 #include "config/settings.hpp"
+#include "delivery/circuit_breaker.hpp"
 #include "delivery/mail_adapters.hpp"
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"

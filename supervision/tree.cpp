@@ -24,6 +24,7 @@
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
+#include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
@@ -308,7 +309,21 @@ child_spec stripe_child(const config::settings& settings, telemetry::metrics_reg
 /// hung at twice it, so /readyz reports a silent runner before its
 /// supervisor replaces it.
 std::vector<child_spec> jobs_children(const config::settings& settings, telemetry::metrics_registry& metrics,
-                                      const std::shared_ptr<job_directory>& directory) {
+                                      const std::shared_ptr<job_directory>& directory,
+                                      const std::shared_ptr<circuit_board>& board) {
+  // One stripe_api breaker per process, outliving job actor restarts.
+  auto stripe_api = std::make_shared<circuit_breaker>("stripe_api", settings.jobs.stripe_api_breaker);
+  auto* delivery = &metrics.delivery();
+  stripe_api->on_transition([delivery](breaker_state from, breaker_state to, const std::string& why) {
+    if (delivery->circuit_transitions)
+      delivery->circuit_transitions->Add({{"circuit", "stripe_api"}, {"to", to_string(to)}}).Increment();
+    if (delivery->circuit_state)
+      delivery->circuit_state->Add({{"circuit", "stripe_api"}}).Set(gauge_value(to));
+    telemetry::log(
+        to == breaker_state::open ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
+        "circuit breaker changed state",
+        {{"circuit", "stripe_api"}, {"from", to_string(from)}, {"to", to_string(to)}, {"reason", why}});
+  });
   std::vector<child_spec> out;
   auto ttl = std::chrono::duration_cast<milliseconds>(settings.jobs.heartbeat_ttl);
   auto owner = host_name() + ":" + std::to_string(::getpid());
@@ -351,6 +366,8 @@ std::vector<child_spec> jobs_children(const config::settings& settings, telemetr
     jc.health = directory->health;
     jc.email_timeout = email_request_timeout(settings.email);
     jc.sms = settings.sms.enabled();
+    jc.stripe_api = stripe_api;
+    jc.board = board;
     c.start = [jc, directory](caf::local_actor* parent, const supervised_context& ctx) {
       // Detached: a run blocks on the database, files and pg_dump.
       auto h = parent->spawn<caf::detached>(job_actor, jc, ctx);
@@ -415,8 +432,9 @@ supervisor_spec root_spec(const config::settings& settings, telemetry::metrics_r
       supervisor_child(
           subtree(opts, "root/http", true,
                   {health_child(settings, metrics, std::move(draining), jobs ? jobs->health : nullptr)})),
-      supervisor_child(subtree(opts, "root/jobs", true,
-                               jobs ? jobs_children(settings, metrics, jobs) : std::vector<child_spec>{})),
+      supervisor_child(
+          subtree(opts, "root/jobs", true,
+                  jobs ? jobs_children(settings, metrics, jobs, board) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/email", false,
                                jobs ? email_children(settings, metrics, board) : std::vector<child_spec>{})),
       supervisor_child(subtree(opts, "root/stripe", false, {stripe_child(settings, metrics, board)})),

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/circuit_breaker.hpp"
 #include "actors/interfaces.hpp"
+#include "delivery/circuit_breaker.hpp"
 
 #include <caf/actor.hpp>
 

@@ -364,6 +364,8 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
         jobs_.errors->Add({{"job", name}, {"reason", "backup"}});
       if (name == "backup" || name == "storage-janitor")
         jobs_.errors->Add({{"job", name}, {"reason", "io"}});
+      if (name == "stripe-reconcile")
+        jobs_.errors->Add({{"job", name}, {"reason", "stripe_api"}});
     }
     if (sends_email(name)) {
       s.email_sent = &email.Add({{"job", name}, {"status", "sent"}});

@@ -5,13 +5,16 @@ out-of-order events, payload mismatches stored but never applied, and the
 breaker opening while PostgreSQL is down and closing once it is back."""
 
 import concurrent.futures
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 import unittest
+import urllib.parse
 
-from harness import Api, Service, create_api_key, metric, migrated_postgres, wait_until
+from harness import Api, Service, create_api_key, metric, migrated_postgres, run_cli, wait_until
 
 NODE_MODULES = os.environ.get("CLEAN_NODE_MODULES", os.path.join(os.path.dirname(__file__), "../../build/e2e-node/node_modules"))
 SIGNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stripe_sign.js")
@@ -228,6 +231,67 @@ class EffectsTest(unittest.TestCase):
         self.assertEqual(results.count("duplicate"), 49)
         self.assertEqual(q("SELECT count(*) FROM outbox_events WHERE dedupe_key LIKE 'invoice:%d:payment_failed:%%'"
                            % inv["id"]), "1")
+
+
+class FakeStripeApi(http.server.BaseHTTPRequestHandler):
+    pages = {}  # starting_after ("" for the first page) -> (events, has_more)
+    requests = []
+    answer = 200
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        FakeStripeApi.requests.append((url.path, query, dict(self.headers)))
+        events, more = FakeStripeApi.pages.get(query.get("starting_after", [""])[0], ([], False))
+        body = json.dumps({"object": "list", "data": events, "has_more": more}).encode()
+        self.send_response(FakeStripeApi.answer)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class ReconcileTest(unittest.TestCase):
+    def test_events_stripe_could_not_deliver_are_applied_once(self):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeApi)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            a, b = invoice(), invoice()
+            ev_a = json.loads(event("payment_intent.succeeded", intent(a)))
+            ev_b = json.loads(event("payment_intent.succeeded", intent(b)))
+            FakeStripeApi.pages = {"": ([ev_a], True), ev_a["id"]: ([ev_b], False)}
+            env = {"DATABASE_URL": pg.url, "STRIPE_API_KEY": "sk_test_e2e_reconcile",
+                   "STRIPE_API_BASE_URL": "http://127.0.0.1:%d" % server.server_address[1]}
+            result = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn("applied 2", result.stdout)
+            self.assertEqual((invoice_status(a), invoice_status(b)), ("paid", "paid"))
+            path, query, headers = FakeStripeApi.requests[0]
+            self.assertEqual(path, "/v1/events")
+            self.assertEqual(query["delivery_success"], ["false"])
+            self.assertLess(abs(int(query["created[gte]"][0]) - (time.time() - 96 * 3600)), 120)
+            self.assertEqual(headers["Authorization"], "Bearer sk_test_e2e_reconcile")
+            self.assertEqual(FakeStripeApi.requests[1][1]["starting_after"], [ev_a["id"]])
+            # The same event arriving late by webhook is a duplicate, not a second payment.
+            payload = json.dumps(ev_b)
+            [header] = sign([payload])
+            self.assertEqual(deliver(payload, header)[2]["result"], "duplicate")
+            # Run again: nothing new is applied.
+            again = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
+            self.assertIn("applied 0, already received 2", again.stdout)
+            # Stripe's API failing: the run fails, visibly.
+            FakeStripeApi.answer = 500
+            failed = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
+            self.assertEqual(failed.returncode, 1)
+            self.assertIn("Stripe answered 500", failed.stderr)
+            self.assertNotIn("sk_test_e2e_reconcile", failed.stderr + failed.stdout)
+            self.assertEqual(q("SELECT consecutive_failures FROM job_state WHERE name = 'stripe-reconcile'"), "1")
+        finally:
+            FakeStripeApi.answer = 200
+            server.shutdown()
+            server.server_close()
 
 
 class OutageTest(unittest.TestCase):

@@ -1,7 +1,7 @@
-#define CAF_SUITE actors.circuit_breaker
+#define CAF_SUITE delivery.circuit_breaker
 #include <caf/test/unit_test_impl.hpp>
 
-#include "actors/circuit_breaker.hpp"
+#include "delivery/circuit_breaker.hpp"
 
 #include <nlohmann/json.hpp>
 

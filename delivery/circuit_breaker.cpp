@@ -1,4 +1,4 @@
-#include "actors/circuit_breaker.hpp"
+#include "delivery/circuit_breaker.hpp"
 
 #include "persistence/time.hpp"
 

@@ -1,0 +1,96 @@
+#include "delivery/stripe_api.hpp"
+
+#include <curl/curl.h>
+
+namespace clean::delivery {
+
+namespace {
+
+size_t collect(char* data, size_t size, size_t count, void* user) {
+  auto* out = static_cast<std::string*>(user);
+  auto n = size * count;
+  if (out->size() + n > (8u << 20))
+    return 0; // a page is a few hundred KB; anything this large is not one
+  out->append(data, n);
+  return n;
+}
+
+} // namespace
+
+struct stripe_api_client::impl {
+  std::string base;
+  std::string auth; // "Authorization: Bearer …": never logged
+  std::chrono::milliseconds timeout;
+  CURL* curl = nullptr;
+};
+
+stripe_api_client::stripe_api_client(std::string base_url, std::string api_key,
+                                     std::chrono::milliseconds timeout) :
+    impl_(std::make_unique<impl>()) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  impl_->base = std::move(base_url);
+  impl_->auth = "Authorization: Bearer " + api_key;
+  impl_->timeout = timeout;
+  impl_->curl = curl_easy_init();
+}
+
+stripe_api_client::~stripe_api_client() {
+  if (impl_->curl)
+    curl_easy_cleanup(impl_->curl);
+}
+
+stripe_event_page stripe_api_client::undelivered_events(int64_t created_since_unix,
+                                                        const std::string& starting_after) {
+  stripe_event_page page;
+  CURL* c = impl_->curl;
+  if (!c) {
+    page.outcome = {send_status::failed, "libcurl could not create a handle", 0};
+    return page;
+  }
+  auto url = impl_->base + "/v1/events?delivery_success=false&limit=100&created%5Bgte%5D=" +
+             std::to_string(created_since_unix);
+  if (!starting_after.empty()) {
+    char* escaped = curl_easy_escape(c, starting_after.c_str(), static_cast<int>(starting_after.size()));
+    url += std::string{"&starting_after="} + escaped;
+    curl_free(escaped);
+  }
+  std::string body;
+  char error[CURL_ERROR_SIZE] = {};
+  curl_slist* headers = curl_slist_append(nullptr, impl_->auth.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<int64_t>(impl_->timeout.count(), 10000)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(impl_->timeout.count()));
+  auto rc = curl_easy_perform(c);
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    page.outcome = {rc == CURLE_OPERATION_TIMEDOUT ? send_status::timeout : send_status::failed,
+                    *error ? error : curl_easy_strerror(rc), code};
+    return page;
+  }
+  if (code < 200 || code >= 300) {
+    page.outcome = {code == 400 || code == 404 ? send_status::rejected : send_status::failed,
+                    "Stripe answered " + std::to_string(code) + ": " + body.substr(0, 300), code};
+    return page;
+  }
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("data") || !parsed["data"].is_array()) {
+    page.outcome = {send_status::failed, "Stripe's answer is not an event list", code};
+    return page;
+  }
+  page.outcome = {send_status::sent, "ok", code};
+  page.events = std::move(parsed["data"]);
+  page.has_more = parsed.value("has_more", false);
+  return page;
+}
+
+} // namespace clean::delivery
