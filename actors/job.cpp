@@ -6,6 +6,7 @@
 #include "jobs/run.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/job_state.hpp"
+#include "persistence/outbox.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -57,6 +58,7 @@ bool connected(job_actor_pointer self) {
     // A query stuck behind a lock must not wedge the job (and its lock) forever.
     opts.statement_timeout = st.config.settings.statement_timeout;
     st.conn = persistence::connect(st.config.database_url, opts);
+    persistence::outbox::prepare(*st.conn); // jobs write outbox events (stripe-reconcile)
     return true;
   } catch (const std::exception& e) {
     st.conn.reset();

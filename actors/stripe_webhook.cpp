@@ -40,7 +40,8 @@ void watch_transitions(stripe_webhook_pointer self) {
         if (delivery && delivery->circuit_state)
           delivery->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
         bool opened = to == breaker_state::open || to == breaker_state::forced_open;
-        if (opened && metrics && metrics->circuit_open)
+        // Openings by the breaker itself; on-call forcing it shows as to="forced_open".
+        if (to == breaker_state::open && metrics && metrics->circuit_open)
           metrics->circuit_open->Increment();
         log(opened ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
             "circuit breaker changed state",

@@ -28,7 +28,8 @@ constexpr const char* mismatch_sql =
 constexpr const char* settle_sql = "UPDATE stripe_events SET status = $2, invoice_id = NULLIF($3::bigint, "
                                    "0), detail = $4, processed_at = now() "
                                    "WHERE id = $1";
-constexpr const char* stored_sql = "SELECT payload FROM stripe_events WHERE id = $1 FOR UPDATE";
+constexpr const char* prior_sql = "SELECT status, invoice_id, detail FROM stripe_events WHERE id = $1";
+constexpr const char* stored_sql = "SELECT payload, status FROM stripe_events WHERE id = $1 FOR UPDATE";
 constexpr const char* bump_replays_sql = "UPDATE stripe_events SET replays = replays + 1 WHERE id = $1";
 
 constexpr const char* invoice_by_id_sql =
@@ -39,6 +40,8 @@ constexpr const char* invoice_by_intent_sql =
     "WHERE stripe_payment_intent_id = $1 FOR UPDATE";
 constexpr const char* link_intent_sql =
     "UPDATE invoices SET stripe_payment_intent_id = $2 WHERE id = $1 AND stripe_payment_intent_id IS NULL";
+constexpr const char* intent_taken_sql =
+    "SELECT 1 FROM invoices WHERE stripe_payment_intent_id = $1 AND id <> $2";
 constexpr const char* paid_sql = "UPDATE invoices SET status = 'paid', paid_at = now() WHERE id = $1";
 constexpr const char* refunded_sql =
     "UPDATE invoices SET status = 'refunded', refunded_at = now() WHERE id = $1";
@@ -110,7 +113,8 @@ stripe_receipt outcome(const char* result, int64_t invoice, std::string detail) 
 }
 
 /// The effect of one well-formed event (already recorded as received).
-stripe_receipt apply(pqxx::transaction_base& tx, const std::string& type, const json& obj) {
+stripe_receipt apply(pqxx::transaction_base& tx, const std::string& event_id, const std::string& type,
+                     const json& obj) {
   static const char* handled[] = {"payment_intent.succeeded", "payment_intent.payment_failed", "invoice.paid",
                                   "charge.refunded"};
   if (std::find(std::begin(handled), std::end(handled), type) == std::end(handled))
@@ -149,8 +153,15 @@ stripe_receipt apply(pqxx::transaction_base& tx, const std::string& type, const 
                    "the event says " + (amount ? std::to_string(*amount) : std::string{"no amount"}) + " " +
                        currency + "; invoice " + std::to_string(inv->id) + " is " +
                        std::to_string(inv->amount) + " " + inv->currency);
-  if (!intent.empty() && inv->intent.empty())
+  if (!intent.empty() && inv->intent.empty()) {
+    // Linking must not collide with another invoice's intent (unique): that
+    // would fail the transaction on every redelivery instead of saying why.
+    if (intent.size() > 255 || !tx.exec_params(intent_taken_sql, intent, inv->id).empty())
+      return outcome("payload_mismatch", inv->id,
+                     "payment intent " + intent.substr(0, 64) +
+                         " belongs to another invoice or is not valid");
     tx.exec_params(link_intent_sql, inv->id, intent);
+  }
   auto id = std::to_string(inv->id);
   if (type == "payment_intent.succeeded" || type == "invoice.paid") {
     if (inv->status == "open") {
@@ -167,7 +178,9 @@ stripe_receipt apply(pqxx::transaction_base& tx, const std::string& type, const 
       return outcome("applied", inv->id,
                      "partial refund of " + std::to_string(refunded) + " recorded; invoice " + id +
                          " stays " + inv->status);
-    if (inv->status == "paid") {
+    // Open too: a refund delivered before the success it follows (Stripe
+    // does not order deliveries) still ends the invoice refunded.
+    if (inv->status == "paid" || inv->status == "open") {
       tx.exec_params(refunded_sql, inv->id);
       return outcome("applied", inv->id, "invoice " + id + " refunded");
     }
@@ -185,7 +198,7 @@ stripe_receipt apply(pqxx::transaction_base& tx, const std::string& type, const 
       reason = m.substr(0, 500);
   tx.exec_params(failed_sql, inv->id, reason);
   auto booking = tx.exec_params1(booking_of_sql, inv->id)[size{0}].as<int64_t>();
-  outbox::enqueue_email(tx, "payment_failed", "invoice:" + id + ":payment_failed:" + text_at(obj, "id"),
+  outbox::enqueue_email(tx, "payment_failed", "invoice:" + id + ":payment_failed:" + event_id,
                         {{"invoice_id", inv->id}, {"booking_id", booking}});
   return outcome("applied", inv->id, "payment failure recorded on invoice " + id + ": " + reason);
 }
@@ -223,9 +236,16 @@ stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) 
   auto created = int_at(event, "created").value_or(0);
   stripe_receipt r;
   if (tx.exec_params(insert_sql, id, type, raw_body, created).empty()) {
-    r = outcome("duplicate", 0, "already received");
+    // A redelivery of an event we refused stays refused (and counted),
+    // until on-call fixes the record and replays it.
+    auto prior = tx.exec_params(prior_sql, id);
+    if (!prior.empty() && prior[0][size{0}].as<std::string>() == "payload_mismatch")
+      r = outcome("payload_mismatch", prior[0][size{1}].is_null() ? 0 : prior[0][size{1}].as<int64_t>(),
+                  prior[0][size{2}].is_null() ? std::string{} : prior[0][size{2}].as<std::string>());
+    else
+      r = outcome("duplicate", 0, "already received");
   } else {
-    r = apply(tx, type, event["data"]["object"]);
+    r = apply(tx, id, type, event["data"]["object"]);
     settle(tx, id, r);
   }
   r.event_id = id;
@@ -237,12 +257,15 @@ stripe_receipt replay(pqxx::transaction_base& tx, const std::string& event_id) {
   auto res = tx.exec_params(stored_sql, event_id);
   if (res.empty())
     throw domain_error(domain_error::kind::not_found, "not_found", "no stored Stripe event " + event_id);
+  if (res[0][size{1}].as<std::string>() == "applied")
+    throw domain_error(domain_error::kind::conflict, "already_applied",
+                       "Stripe event " + event_id + " was applied; replaying it would change nothing");
   auto event = json::parse(res[0][size{0}].as<std::string>(), nullptr, false);
   stripe_receipt r;
   if (!well_formed(event)) {
     r = outcome("payload_mismatch", 0, "not a well-formed Stripe event (needs id, type and data.object)");
   } else {
-    r = apply(tx, event["type"].get<std::string>(), event["data"]["object"]);
+    r = apply(tx, event_id, event["type"].get<std::string>(), event["data"]["object"]);
     r.type = event["type"].get<std::string>();
   }
   settle(tx, event_id, r);

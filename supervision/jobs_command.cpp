@@ -10,6 +10,7 @@
 #include "persistence/connection.hpp"
 #include "persistence/dead_letters.hpp"
 #include "persistence/job_state.hpp"
+#include "persistence/outbox.hpp"
 #include "supervision/application.hpp"
 #include "telemetry/logging.hpp"
 
@@ -179,6 +180,7 @@ int run_jobs_command(const config::settings& settings, const config::invocation&
     opts.application_name = "clean-service jobs";
     opts.statement_timeout = settings.jobs.statement_timeout;
     auto db = persistence::connect(settings.database_url, opts);
+    persistence::outbox::prepare(*db);
     if (def)
       return run_once(*db, settings, *def);
     return status(*db, settings, call.json);

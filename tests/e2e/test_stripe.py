@@ -114,7 +114,9 @@ class SignatureTest(unittest.TestCase):
         inv = invoice()
         payload = event("payment_intent.succeeded", intent(inv))
         [header] = sign([payload], secret=OLD_SECRET)
-        self.assertEqual(deliver(payload, header)[0], 200)
+        status, _, body = deliver(payload, header)
+        self.assertEqual((status, body["result"]), (200, "applied"))
+        self.assertEqual(invoice_status(inv), "paid")
 
     def test_every_bad_signature_is_refused_counted_and_not_stored(self):
         inv = invoice()
@@ -159,6 +161,15 @@ class EffectsTest(unittest.TestCase):
         self.send("payment_intent.succeeded", intent(inv))  # a stale success, redelivered late
         self.assertEqual(invoice_status(inv), "refunded")
 
+    def test_a_refund_delivered_before_its_success_still_ends_refunded(self):
+        inv = invoice(intent="pi_refund_first_%d" % time.time_ns())
+        charge = {"id": "ch_rf_%d" % inv["id"], "object": "charge", "payment_intent": inv["stripe_payment_intent_id"],
+                  "amount": inv["amount_cents"], "amount_refunded": inv["amount_cents"], "refunded": True,
+                  "currency": "eur"}
+        self.assertEqual(self.send("charge.refunded", charge)[2]["result"], "applied")
+        self.send("payment_intent.succeeded", intent(inv))
+        self.assertEqual(invoice_status(inv), "refunded")
+
     def test_a_failure_is_recorded_and_the_customer_told_then_a_success_pays(self):
         inv = invoice()
         failed = intent(inv, status="requires_payment_method", last_payment_error={"message": "insufficient funds"})
@@ -197,9 +208,14 @@ class EffectsTest(unittest.TestCase):
         self.assertEqual((status, body["error"]["code"]), (400, "payload_mismatch"))
         self.assertIn("900", body["error"]["message"])
         self.assertEqual(invoice_status(inv), "open")
-        status, _, body = self.send("payment_intent.succeeded", intent(inv, currency="usd"))
+        usd_payload = event("payment_intent.succeeded", intent(inv, currency="usd"))
+        [usd_header] = sign([usd_payload])
+        status, _, body = deliver(usd_payload, usd_header)
         self.assertEqual(status, 400)
-        self.assertEqual(metric(svc, "webhook_errors_total", type="payload_mismatch"), errors + 2)
+        # Redelivered, it is still refused (and counted), not a quiet duplicate.
+        status, _, body = deliver(usd_payload, usd_header)
+        self.assertEqual((status, body["error"]["code"]), (400, "payload_mismatch"))
+        self.assertEqual(metric(svc, "webhook_errors_total", type="payload_mismatch"), errors + 3)
         # Verified but not an event at all: stored for inspection too.
         junk = json.dumps({"hello": "world"})
         [header] = sign([junk])
@@ -216,6 +232,8 @@ class EffectsTest(unittest.TestCase):
         self.assertEqual(status, 200, replayed)
         self.assertEqual(json.loads(replayed)["result"], "applied")
         self.assertEqual(invoice_status(inv), "paid")
+        status, _, again = svc.request("POST", "/v1/admin/webhooks/events/%s/replay" % usd["id"])
+        self.assertEqual((status, json.loads(again)["error"]["code"]), (409, "already_applied"))
         self.assertEqual(svc.request("POST", "/v1/admin/webhooks/events/evt_nope/replay")[0], 404)
 
     def test_fifty_concurrent_deliveries_of_one_event_apply_it_once(self):
@@ -258,29 +276,35 @@ class ReconcileTest(unittest.TestCase):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeApi)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            a, b = invoice(), invoice()
+            a, b, c = invoice(), invoice(), invoice()
             ev_a = json.loads(event("payment_intent.succeeded", intent(a)))
             ev_b = json.loads(event("payment_intent.succeeded", intent(b)))
-            FakeStripeApi.pages = {"": ([ev_a], True), ev_a["id"]: ([ev_b], False)}
+            ev_c = json.loads(event("payment_intent.payment_failed",
+                                    intent(c, status="requires_payment_method",
+                                           last_payment_error={"message": "expired card"})))
+            FakeStripeApi.pages = {"": ([ev_a, ev_c], True), ev_c["id"]: ([ev_b], False)}
             env = {"DATABASE_URL": pg.url, "STRIPE_API_KEY": "sk_test_e2e_reconcile",
                    "STRIPE_API_BASE_URL": "http://127.0.0.1:%d" % server.server_address[1]}
             result = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
             self.assertEqual(result.returncode, 0, result.stderr)
-            self.assertIn("applied 2", result.stdout)
-            self.assertEqual((invoice_status(a), invoice_status(b)), ("paid", "paid"))
+            self.assertIn("applied 3", result.stdout)
+            self.assertEqual((invoice_status(a), invoice_status(b), invoice_status(c)), ("paid", "paid", "open"))
+            # The failure's follow-up email is queued from the job's own connection too.
+            self.assertEqual(q("SELECT count(*) FROM outbox_events WHERE dedupe_key = 'invoice:%d:payment_failed:%s'"
+                               % (c["id"], ev_c["id"])), "1")
             path, query, headers = FakeStripeApi.requests[0]
             self.assertEqual(path, "/v1/events")
             self.assertEqual(query["delivery_success"], ["false"])
             self.assertLess(abs(int(query["created[gte]"][0]) - (time.time() - 96 * 3600)), 120)
             self.assertEqual(headers["Authorization"], "Bearer sk_test_e2e_reconcile")
-            self.assertEqual(FakeStripeApi.requests[1][1]["starting_after"], [ev_a["id"]])
+            self.assertEqual(FakeStripeApi.requests[1][1]["starting_after"], [ev_c["id"]])
             # The same event arriving late by webhook is a duplicate, not a second payment.
             payload = json.dumps(ev_b)
             [header] = sign([payload])
             self.assertEqual(deliver(payload, header)[2]["result"], "duplicate")
             # Run again: nothing new is applied.
             again = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
-            self.assertIn("applied 0, already received 2", again.stdout)
+            self.assertIn("applied 0, already received 3", again.stdout)
             # Stripe's API failing: the run fails, visibly.
             FakeStripeApi.answer = 500
             failed = run_cli(["jobs", "run", "--job", "stripe-reconcile", "--once"], env=env)
