@@ -1,6 +1,7 @@
 #include "actors/admin_store.hpp"
 
 #include "actors/interfaces.hpp"
+#include "actors/store_results.hpp"
 #include "persistence/admin.hpp"
 #include "persistence/dead_letters.hpp"
 
@@ -13,20 +14,6 @@ namespace clean {
 namespace {
 
 using namespace persistence;
-
-template <class Change>
-api_result in_transaction(pqxx::connection_base& conn, uint16_t status, Change&& change) {
-  pqxx::work tx{conn};
-  api_result out{status, change(tx).dump(), false};
-  tx.commit();
-  return out;
-}
-
-template <class Read>
-api_result read(pqxx::connection_base& conn, Read&& query) {
-  pqxx::nontransaction tx{conn};
-  return {200, query(tx).dump(), false};
-}
 
 } // namespace
 

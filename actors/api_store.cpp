@@ -1,6 +1,7 @@
 #include "actors/api_store.hpp"
 
 #include "actors/interfaces.hpp"
+#include "actors/store_results.hpp"
 #include "persistence/api_keys.hpp"
 #include "persistence/bookings.hpp"
 #include "persistence/customers.hpp"
@@ -30,12 +31,6 @@ api_result write(pqxx::connection_base& conn, const write_context& w, uint16_t s
   idempotency::record(tx, w, out);
   tx.commit();
   return out;
-}
-
-template <class Read>
-api_result read(pqxx::connection_base& conn, Read&& query) {
-  pqxx::nontransaction tx{conn};
-  return {200, query(tx).dump(), false};
 }
 
 nlohmann::json get_resource(pqxx::transaction_base& tx, resource kind, int64_t id) {

@@ -85,41 +85,19 @@ email_send_result send(self_ptr self, const delivery::outbound_email& email) {
 }
 
 std::string control(self_ptr self, const std::string& action, const std::string& actor) {
-  auto& breaker = *self->state.breaker;
   auto now = self->clock().now();
   self->state.last_control = now;
-  auto why = action + " by " + actor;
-  if (action == "force-open")
-    breaker.force_open(now, why);
-  else if (action == "force-closed")
-    breaker.force_closed(now, why);
-  else
-    breaker.reset(now, why);
+  self->state.breaker->apply(action, actor, now);
   publish_state(self);
   return snapshot(self).dump();
 }
 
-/// Applies the override stored for this circuit (set on any instance):
-/// forced states follow the database; a cleared override ends a forced one.
 void sync(self_ptr self, const std::vector<persistence::circuit_override>& all) {
   auto& st = self->state;
   auto now = self->clock().now();
   if (st.last_control && now - *st.last_control < st.config.sync_grace)
-    return;
-  auto current = st.breaker->state(now);
-  const persistence::circuit_override* mine = nullptr;
-  for (const auto& o : all)
-    if (o.circuit == st.config.circuit)
-      mine = &o;
-  auto why = [](const persistence::circuit_override& o) {
-    return "override by " + o.set_by + (o.reason.empty() ? "" : " (" + o.reason + ")");
-  };
-  if (mine && mine->state == "forced_open" && current != breaker_state::forced_open)
-    st.breaker->force_open(now, why(*mine));
-  else if (mine && mine->state == "forced_closed" && current != breaker_state::forced_closed)
-    st.breaker->force_closed(now, why(*mine));
-  else if (!mine && (current == breaker_state::forced_open || current == breaker_state::forced_closed))
-    st.breaker->reset(now, "override cleared");
+    return; // a sample taken before on-call's change must not undo it
+  st.breaker->follow(all, now);
   publish_state(self);
 }
 

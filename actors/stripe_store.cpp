@@ -1,6 +1,7 @@
 #include "actors/stripe_store.hpp"
 
 #include "actors/interfaces.hpp"
+#include "actors/store_results.hpp"
 #include "persistence/stripe_events.hpp"
 
 #include <nlohmann/json.hpp>
@@ -28,8 +29,7 @@ caf::behavior stripe_store(pqxx::connection_base& conn) {
         return r;
       },
       [c](stripe_list_atom, const persistence::stripe_event_query& q) {
-        pqxx::nontransaction tx{*c};
-        return persistence::api_result{200, persistence::stripe_events::list(tx, q).dump(), false};
+        return read(*c, [&](pqxx::transaction_base& tx) { return persistence::stripe_events::list(tx, q); });
       },
   };
 }

@@ -17,17 +17,19 @@ namespace {
 
 constexpr const char* circuit = "stripe";
 
+nlohmann::json snapshot(stripe_webhook_pointer self) {
+  auto snap = self->state.breaker->snapshot(self->clock().now());
+  snap["adapter"] = "database";
+  return snap;
+}
+
 void publish_state(stripe_webhook_pointer self) {
   auto& st = self->state;
-  auto now = self->clock().now();
-  auto value = gauge_value(st.breaker->state(now));
+  auto value = gauge_value(st.breaker->state(self->clock().now()));
   if (st.config.delivery && st.config.delivery->circuit_state)
     st.config.delivery->circuit_state->Add({{"circuit", circuit}}).Set(value);
-  if (st.config.board) {
-    auto snap = st.breaker->snapshot(now);
-    snap["adapter"] = "database";
-    st.config.board->publish(circuit, snap.dump());
-  }
+  if (st.config.board)
+    st.config.board->publish(circuit, snapshot(self).dump());
 }
 
 void watch_transitions(stripe_webhook_pointer self) {
@@ -84,38 +86,19 @@ caf::result<persistence::stripe_receipt> receive(stripe_webhook_pointer self, st
 }
 
 std::string control(stripe_webhook_pointer self, const std::string& action, const std::string& actor) {
-  auto& breaker = *self->state.breaker;
   auto now = self->clock().now();
   self->state.last_control = now;
-  auto why = action + " by " + actor;
-  if (action == "force-open")
-    breaker.force_open(now, why);
-  else if (action == "force-closed")
-    breaker.force_closed(now, why);
-  else
-    breaker.reset(now, why);
+  self->state.breaker->apply(action, actor, now);
   publish_state(self);
-  auto snap = breaker.snapshot(now);
-  snap["adapter"] = "database";
-  return snap.dump();
+  return snapshot(self).dump();
 }
 
 void sync(stripe_webhook_pointer self, const std::vector<persistence::circuit_override>& all) {
   auto& st = self->state;
   auto now = self->clock().now();
   if (st.last_control && now - *st.last_control < st.config.sync_grace)
-    return;
-  auto current = st.breaker->state(now);
-  const persistence::circuit_override* mine = nullptr;
-  for (const auto& o : all)
-    if (o.circuit == circuit)
-      mine = &o;
-  if (mine && mine->state == "forced_open" && current != breaker_state::forced_open)
-    st.breaker->force_open(now, "override by " + mine->set_by);
-  else if (mine && mine->state == "forced_closed" && current != breaker_state::forced_closed)
-    st.breaker->force_closed(now, "override by " + mine->set_by);
-  else if (!mine && (current == breaker_state::forced_open || current == breaker_state::forced_closed))
-    st.breaker->reset(now, "override cleared");
+    return; // a sample taken before on-call's change must not undo it
+  st.breaker->follow(all, now);
   publish_state(self);
 }
 

@@ -122,6 +122,35 @@ void circuit_breaker::reset(time_point now, const std::string& why) {
   move_to(breaker_state::closed, now, why);
 }
 
+void circuit_breaker::apply(const std::string& action, const std::string& actor, time_point now) {
+  auto why = action + " by " + actor;
+  if (action == "force-open")
+    force_open(now, why);
+  else if (action == "force-closed")
+    force_closed(now, why);
+  else
+    reset(now, why);
+}
+
+void circuit_breaker::follow(const std::vector<persistence::circuit_override>& overrides, time_point now) {
+  const persistence::circuit_override* mine = nullptr;
+  for (const auto& o : overrides)
+    if (o.circuit == name_)
+      mine = &o;
+  auto current = state(now);
+  bool forced = current == breaker_state::forced_open || current == breaker_state::forced_closed;
+  if (!mine) {
+    if (forced)
+      reset(now, "override cleared");
+    return;
+  }
+  auto why = "override by " + mine->set_by + (mine->reason.empty() ? "" : " (" + mine->reason + ")");
+  if (mine->state == "forced_open" && current != breaker_state::forced_open)
+    force_open(now, why);
+  else if (mine->state == "forced_closed" && current != breaker_state::forced_closed)
+    force_closed(now, why);
+}
+
 void circuit_breaker::decide_half_open(time_point now, const std::string& why) {
   // Any failed trial has already reopened it, so every finished trial
   // succeeded; a trial handed out but never answered counts against it.

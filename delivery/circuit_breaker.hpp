@@ -55,6 +55,13 @@ public:
   /// Back to closed with an empty window (also ends a forced state).
   void reset(time_point now, const std::string& why);
 
+  /// On-call's admin action: "force-open", "force-closed", anything else resets.
+  void apply(const std::string& action, const std::string& actor, time_point now);
+
+  /// Follows the override stored for this breaker (set on any instance):
+  /// forced states follow the database; a cleared override ends a forced one.
+  void follow(const std::vector<persistence::circuit_override>& overrides, time_point now);
+
   /// The state as of `now` (an open breaker whose time is up reads half-open).
   breaker_state state(time_point now);
   /// While open: how long until trial calls are let through.

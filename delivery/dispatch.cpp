@@ -59,21 +59,32 @@ delivery outcome_of(const email_send_result& sent, const char* channel) {
                                     sent.outcome.detail);
 }
 
-delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
-                       const persistence::claimed_event& ev, const nlohmann::json& payload) {
-  auto name = payload.value("template", std::string{});
-  nlohmann::json ctx;
+/// What a notification's template needs; a payload naming nothing that
+/// exists can never be sent (permanent).
+nlohmann::json context_of(pqxx::connection_base& conn, const nlohmann::json& payload,
+                          const std::string& name) {
   try {
-    ctx = persistence::job_work::email_context(conn, payload);
+    return persistence::job_work::email_context(conn, payload);
   } catch (const std::invalid_argument& e) {
     throw delivery_failure(true, std::string{"template error ("} + name + "): " + e.what());
   }
-  std::optional<rendered_email> email;
+}
+
+/// A template that cannot be rendered can never be sent (permanent).
+template <class Render>
+auto rendered(const std::string& name, Render render) {
   try {
-    email = render(name, ctx, cfg.templates);
+    return render();
   } catch (const template_error& e) {
     throw delivery_failure(true, "template error (" + name + "): " + e.what());
   }
+}
+
+delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
+                       const persistence::claimed_event& ev, const nlohmann::json& payload) {
+  auto name = payload.value("template", std::string{});
+  auto ctx = context_of(conn, payload, name);
+  auto email = rendered(name, [&] { return render(name, ctx, cfg.templates); });
   if (!email)
     return {result::skipped};
   if (email->to_address.find('@') == std::string::npos)
@@ -100,18 +111,8 @@ delivery deliver_email(pqxx::connection_base& conn, const dispatch_config& cfg,
 delivery deliver_sms(pqxx::connection_base& conn, const dispatch_config& cfg,
                      const persistence::claimed_event& ev, const nlohmann::json& payload) {
   auto name = payload.value("template", std::string{});
-  nlohmann::json ctx;
-  try {
-    ctx = persistence::job_work::email_context(conn, payload);
-  } catch (const std::invalid_argument& e) {
-    throw delivery_failure(true, std::string{"template error ("} + name + "): " + e.what());
-  }
-  std::optional<std::string> text;
-  try {
-    text = render_sms(name, ctx, cfg.templates);
-  } catch (const template_error& e) {
-    throw delivery_failure(true, "template error (" + name + "): " + e.what());
-  }
+  auto ctx = context_of(conn, payload, name);
+  auto text = rendered(name, [&] { return render_sms(name, ctx, cfg.templates); });
   const auto& phone = ctx["customer"]["phone"];
   if (!text || !phone.is_string() || phone.get<std::string>().empty())
     return {result::skipped}; // cancelled since, or the customer has no phone any more

@@ -1,5 +1,6 @@
 #include "delivery/mail_adapters.hpp"
 
+#include "delivery/curl.hpp"
 #include "delivery/files.hpp"
 #include "delivery/mail.hpp"
 #include "telemetry/logging.hpp"
@@ -9,7 +10,6 @@
 
 #include <cctype>
 #include <cstring>
-#include <mutex>
 
 namespace clean::delivery {
 
@@ -45,28 +45,6 @@ std::string address_of(const std::string& mailbox) {
 
 namespace {
 
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-/// A reused easy handle: libcurl keeps the connection to the provider open
-/// between sends, so a burst does not pay a TCP/TLS handshake per email.
-class curl_handle {
-public:
-  curl_handle() : h_(curl_easy_init()) {}
-  ~curl_handle() {
-    if (h_)
-      curl_easy_cleanup(h_);
-  }
-  curl_handle(const curl_handle&) = delete;
-  curl_handle& operator=(const curl_handle&) = delete;
-  CURL* get() const { return h_; }
-
-private:
-  CURL* h_;
-};
-
 struct upload {
   const std::string* data;
   size_t offset = 0;
@@ -78,21 +56,6 @@ size_t read_upload(char* buffer, size_t size, size_t count, void* user) {
   std::memcpy(buffer, u->data->data() + u->offset, n);
   u->offset += n;
   return n;
-}
-
-size_t collect(char* data, size_t size, size_t count, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  auto n = size * count;
-  if (out->size() < 2000)
-    out->append(data, std::min(n, 2000 - out->size()));
-  return n;
-}
-
-std::string describe(CURLcode rc, const char* error_buffer, long code) {
-  std::string out = error_buffer && *error_buffer ? error_buffer : curl_easy_strerror(rc);
-  if (code > 0)
-    out += " (reply " + std::to_string(code) + ")";
-  return out;
 }
 
 class file_adapter : public mail_adapter {
@@ -131,10 +94,7 @@ public:
     curl_easy_setopt(c, CURLOPT_READFUNCTION, read_upload);
     curl_easy_setopt(c, CURLOPT_READDATA, &body);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(email.mime.size()));
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(s_.smtp_connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(s_.send_timeout.count()));
+    curl::set_limits(c, s_.smtp_connect_timeout, s_.send_timeout, error);
     if (!s_.smtp_username.empty()) {
       curl_easy_setopt(c, CURLOPT_USERNAME, s_.smtp_username.c_str());
       curl_easy_setopt(c, CURLOPT_PASSWORD, s_.smtp_password.c_str());
@@ -160,17 +120,17 @@ private:
     if (rc == CURLE_OK)
       return {send_status::sent, "accepted", code};
     if (rc == CURLE_OPERATION_TIMEDOUT)
-      return {send_status::timeout, describe(rc, error, code), code};
+      return {send_status::timeout, curl::describe(rc, error, code), code};
     // 5xx is the server refusing this message for good, except for the
     // authentication replies: those are our configuration, fixed and retried.
     bool auth = code == 530 || code == 534 || code == 535 || rc == CURLE_LOGIN_DENIED;
     if (code >= 500 && code < 600 && !auth)
-      return {send_status::rejected, describe(rc, error, code), code};
-    return {send_status::failed, describe(rc, error, code), code};
+      return {send_status::rejected, curl::describe(rc, error, code), code};
+    return {send_status::failed, curl::describe(rc, error, code), code};
   }
 
   config::email_settings s_;
-  curl_handle curl_;
+  curl::handle curl_;
 };
 
 class sendgrid_adapter : public mail_adapter {
@@ -185,31 +145,27 @@ public:
       return {send_status::failed, "libcurl could not create a handle", 0};
     char error[CURL_ERROR_SIZE] = {};
     auto payload = sendgrid_body(email);
-    std::string answer;
+    curl::body answer;
     curl_slist* headers = curl_slist_append(nullptr, auth_.c_str());
     headers = curl_slist_append(headers, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(s_.smtp_connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(s_.send_timeout.count()));
+    curl::collect_into(c, answer);
+    curl::set_limits(c, s_.smtp_connect_timeout, s_.send_timeout, error);
     auto rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
     curl_slist_free_all(headers);
     if (rc == CURLE_OPERATION_TIMEDOUT)
-      return {send_status::timeout, describe(rc, error, code), code};
+      return {send_status::timeout, curl::describe(rc, error, code), code};
     if (rc != CURLE_OK)
-      return {send_status::failed, describe(rc, error, code), code};
+      return {send_status::failed, curl::describe(rc, error, code), code};
     if (code >= 200 && code < 300)
       return {send_status::sent, "accepted", code};
-    auto detail = "SendGrid answered " + std::to_string(code) + ": " + answer;
+    auto detail = "SendGrid answered " + std::to_string(code) + ": " + answer.text;
     // 401/403 are our key, 429 and 5xx their capacity: fixed or waited out,
     // so retried. Any other 4xx is this message (bad address, too large).
     if (code == 401 || code == 403 || code == 429 || code >= 500)
@@ -223,7 +179,7 @@ private:
   config::email_settings s_;
   std::string url_;
   std::string auth_; // holds the key: never logged
-  curl_handle curl_;
+  curl::handle curl_;
 };
 
 /// Twilio's Messages API: POST a form, Basic auth with the account SID and
@@ -239,29 +195,25 @@ public:
       return {send_status::failed, "libcurl could not create a handle", 0};
     char error[CURL_ERROR_SIZE] = {};
     auto form = form_encode({{"To", sms.to_address}, {"From", s_.twilio_from}, {"Body", sms.text}});
-    std::string answer;
+    curl::body answer;
     curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, s_.twilio_account_sid.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, s_.twilio_auth_token.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size()));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(s_.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(s_.send_timeout.count()));
+    curl::collect_into(c, answer);
+    curl::set_limits(c, s_.connect_timeout, s_.send_timeout, error);
     auto rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (rc == CURLE_OPERATION_TIMEDOUT)
-      return {send_status::timeout, describe(rc, error, code), code};
+      return {send_status::timeout, curl::describe(rc, error, code), code};
     if (rc != CURLE_OK)
-      return {send_status::failed, describe(rc, error, code), code};
+      return {send_status::failed, curl::describe(rc, error, code), code};
     if (code >= 200 && code < 300)
       return {send_status::sent, "queued by Twilio", code};
-    auto detail = "Twilio answered " + std::to_string(code) + ": " + answer;
+    auto detail = "Twilio answered " + std::to_string(code) + ": " + answer.text;
     // As with SendGrid: credentials and capacity are retried, the rest
     // (an invalid number, 400) is this message's fault.
     if (code == 401 || code == 403 || code == 429 || code >= 500)
@@ -274,7 +226,7 @@ public:
 private:
   config::sms_settings s_;
   std::string url_;
-  curl_handle curl_;
+  curl::handle curl_;
 };
 
 /// Development: the SMS is a log line (the number shortened to its end).
@@ -316,7 +268,6 @@ std::string form_encode(const std::vector<std::pair<std::string, std::string>>& 
 
 std::unique_ptr<mail_adapter> make_sms_adapter(const config::sms_settings& settings) {
   if (settings.adapter == config::sms_adapter::twilio) {
-    init_curl_once();
     return std::make_unique<twilio_adapter>(settings);
   }
   return std::make_unique<log_sms_adapter>();
@@ -352,10 +303,8 @@ std::unique_ptr<mail_adapter> make_mail_adapter(const config::email_settings& se
                                                 const std::string& file_dir) {
   switch (settings.adapter) {
     case config::email_adapter::smtp:
-      init_curl_once();
       return std::make_unique<smtp_adapter>(settings);
     case config::email_adapter::sendgrid:
-      init_curl_once();
       return std::make_unique<sendgrid_adapter>(settings);
     case config::email_adapter::file:
       break;

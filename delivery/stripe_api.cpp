@@ -1,48 +1,30 @@
 #include "delivery/stripe_api.hpp"
 
-#include <curl/curl.h>
+#include "delivery/curl.hpp"
 
 namespace clean::delivery {
-
-namespace {
-
-size_t collect(char* data, size_t size, size_t count, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  auto n = size * count;
-  if (out->size() + n > (8u << 20))
-    return 0; // a page is a few hundred KB; anything this large is not one
-  out->append(data, n);
-  return n;
-}
-
-} // namespace
 
 struct stripe_api_client::impl {
   std::string base;
   std::string auth; // "Authorization: Bearer …": never logged
   std::chrono::milliseconds timeout;
-  CURL* curl = nullptr;
+  curl::handle curl;
 };
 
 stripe_api_client::stripe_api_client(std::string base_url, std::string api_key,
                                      std::chrono::milliseconds timeout) :
     impl_(std::make_unique<impl>()) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   impl_->base = std::move(base_url);
   impl_->auth = "Authorization: Bearer " + api_key;
   impl_->timeout = timeout;
-  impl_->curl = curl_easy_init();
 }
 
-stripe_api_client::~stripe_api_client() {
-  if (impl_->curl)
-    curl_easy_cleanup(impl_->curl);
-}
+stripe_api_client::~stripe_api_client() = default;
 
 stripe_event_page stripe_api_client::undelivered_events(int64_t created_since_unix,
                                                         const std::string& starting_after) {
   stripe_event_page page;
-  CURL* c = impl_->curl;
+  CURL* c = impl_->curl.get();
   if (!c) {
     page.outcome = {send_status::failed, "libcurl could not create a handle", 0};
     return page;
@@ -54,19 +36,15 @@ stripe_event_page stripe_api_client::undelivered_events(int64_t created_since_un
     url += std::string{"&starting_after="} + escaped;
     curl_free(escaped);
   }
-  std::string body;
+  // A page is a few hundred KB; anything this large is not one.
+  curl::body body{{}, 8u << 20, true};
   char error[CURL_ERROR_SIZE] = {};
   curl_slist* headers = curl_slist_append(nullptr, impl_->auth.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min<int64_t>(impl_->timeout.count(), 10000)));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(impl_->timeout.count()));
+  curl::collect_into(c, body);
+  curl::set_limits(c, std::min(impl_->timeout, std::chrono::milliseconds{10000}), impl_->timeout, error);
   auto rc = curl_easy_perform(c);
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -74,15 +52,15 @@ stripe_event_page stripe_api_client::undelivered_events(int64_t created_since_un
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
     page.outcome = {rc == CURLE_OPERATION_TIMEDOUT ? send_status::timeout : send_status::failed,
-                    *error ? error : curl_easy_strerror(rc), code};
+                    curl::describe(rc, error, 0), code};
     return page;
   }
   if (code < 200 || code >= 300) {
     page.outcome = {code == 400 || code == 404 ? send_status::rejected : send_status::failed,
-                    "Stripe answered " + std::to_string(code) + ": " + body.substr(0, 300), code};
+                    "Stripe answered " + std::to_string(code) + ": " + body.text.substr(0, 300), code};
     return page;
   }
-  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  auto parsed = nlohmann::json::parse(body.text, nullptr, false);
   if (!parsed.is_object() || !parsed.contains("data") || !parsed["data"].is_array()) {
     page.outcome = {send_status::failed, "Stripe's answer is not an event list", code};
     return page;

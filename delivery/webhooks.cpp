@@ -2,7 +2,7 @@
 
 #include "persistence/digest.hpp"
 
-#include <curl/curl.h>
+#include "delivery/curl.hpp"
 
 #include <algorithm>
 
@@ -13,41 +13,24 @@ std::string webhook_signature(const std::string& secret, int64_t unix_time, cons
   return "t=" + t + ",v1=" + persistence::hmac_sha256_hex(secret, t + "." + body);
 }
 
-namespace {
-
-size_t collect(char* data, size_t size, size_t count, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  auto n = size * count;
-  if (out->size() < 1000)
-    out->append(data, std::min(n, 1000 - out->size()));
-  return n;
-}
-
-} // namespace
-
 struct webhook_client::impl {
   std::string url;
   std::string secret; // never logged
   std::chrono::milliseconds timeout;
-  CURL* curl = nullptr;
+  curl::handle curl;
 };
 
 webhook_client::webhook_client(std::string url, std::string secret, std::chrono::milliseconds timeout) :
     impl_(std::make_unique<impl>()) {
-  curl_global_init(CURL_GLOBAL_DEFAULT); // reference-counted; safe to repeat
   impl_->url = std::move(url);
   impl_->secret = std::move(secret);
   impl_->timeout = timeout;
-  impl_->curl = curl_easy_init();
 }
 
-webhook_client::~webhook_client() {
-  if (impl_->curl)
-    curl_easy_cleanup(impl_->curl);
-}
+webhook_client::~webhook_client() = default;
 
 send_outcome webhook_client::post(const std::string& event_id, const std::string& body) {
-  CURL* c = impl_->curl;
+  CURL* c = impl_->curl.get();
   if (!c)
     return {send_status::failed, "libcurl could not create a handle", 0};
   auto now =
@@ -60,33 +43,25 @@ send_outcome webhook_client::post(const std::string& event_id, const std::string
   headers = curl_slist_append(headers, id.c_str());
   headers = curl_slist_append(headers, "User-Agent: clean-service-webhooks/1");
   char error[CURL_ERROR_SIZE] = {};
-  std::string answer;
+  curl::body answer{{}, 1000};
   curl_easy_setopt(c, CURLOPT_URL, impl_->url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min<int64_t>(impl_->timeout.count(), 10000)));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(impl_->timeout.count()));
+  curl::collect_into(c, answer);
+  curl::set_limits(c, std::min(impl_->timeout, std::chrono::milliseconds{10000}), impl_->timeout, error);
   auto rc = curl_easy_perform(c);
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(headers);
-  auto what = [&] {
-    return std::string{*error ? error : curl_easy_strerror(rc)};
-  };
   if (rc == CURLE_OPERATION_TIMEDOUT)
-    return {send_status::timeout, what(), code};
+    return {send_status::timeout, curl::describe(rc, error, 0), code};
   if (rc != CURLE_OK)
-    return {send_status::failed, what(), code};
+    return {send_status::failed, curl::describe(rc, error, 0), code};
   if (code >= 200 && code < 300)
     return {send_status::sent, "accepted", code};
-  auto detail = "the receiver answered " + std::to_string(code) + ": " + answer;
+  auto detail = "the receiver answered " + std::to_string(code) + ": " + answer.text;
   if (code == 408 || code == 429 || code >= 500)
     return {send_status::failed, detail, code};
   return {send_status::rejected, detail, code};

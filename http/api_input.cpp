@@ -240,6 +240,26 @@ std::optional<std::string> single(std::string_view query, const char* name, erro
   return values.front();
 }
 
+/// `limit`: an integer from 1 to `max` (left as it is when absent).
+void read_limit(std::string_view query, int64_t max, int32_t& out, errors_t& errors) {
+  if (auto v = single(query, "limit", errors)) {
+    auto n = parse_id(*v);
+    if (!n || *n > max)
+      errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(max)});
+    else
+      out = static_cast<int32_t>(*n);
+  }
+}
+
+/// `cursor`: a `next_cursor` this API returned (empty or absent: first page).
+void read_cursor(std::string_view query, std::optional<persistence::page_cursor>& out, errors_t& errors) {
+  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
+    out = persistence::decode_cursor(*v);
+    if (!out)
+      errors.push_back({"cursor", "is not a cursor this API returned"});
+  }
+}
+
 } // namespace
 
 validated<persistence::list_query> parse_list_query(persistence::resource kind, std::string_view query) {
@@ -247,18 +267,8 @@ validated<persistence::list_query> parse_list_query(persistence::resource kind, 
   persistence::list_query q;
   q.kind = kind;
   auto& errors = out.errors;
-  if (auto v = single(query, "limit", errors)) {
-    auto n = parse_id(*v);
-    if (!n || *n > 100)
-      errors.push_back({"limit", "must be an integer from 1 to 100"});
-    else
-      q.limit = static_cast<int32_t>(*n);
-  }
-  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
-    q.after = persistence::decode_cursor(*v);
-    if (!q.after)
-      errors.push_back({"cursor", "is not a cursor this API returned"});
-  }
+  read_limit(query, 100, q.limit, errors);
+  read_cursor(query, q.after, errors);
   const auto& allowed = statuses_of(kind);
   for (const auto& value : query_values(query, "status")) {
     size_t start = 0;
@@ -314,18 +324,8 @@ validated<persistence::audit_query> parse_audit_query(std::string_view query) {
   validated<persistence::audit_query> out;
   persistence::audit_query q;
   auto& errors = out.errors;
-  if (auto v = single(query, "limit", errors)) {
-    auto n = parse_id(*v);
-    if (!n || *n > 200)
-      errors.push_back({"limit", "must be an integer from 1 to 200"});
-    else
-      q.limit = static_cast<int32_t>(*n);
-  }
-  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
-    q.after = persistence::decode_cursor(*v);
-    if (!q.after)
-      errors.push_back({"cursor", "is not a cursor this API returned"});
-  }
+  read_limit(query, 200, q.limit, errors);
+  read_cursor(query, q.after, errors);
   if (errors.empty())
     out.value = q;
   return out;
@@ -353,18 +353,8 @@ validated<persistence::dead_letter_query> parse_dead_letter_query(std::string_vi
     if (!known_kind(q.kind))
       errors.push_back({"kind", kinds_message});
   }
-  if (auto v = single(query, "limit", errors)) {
-    auto n = parse_id(*v);
-    if (!n || *n > 200)
-      errors.push_back({"limit", "must be an integer from 1 to 200"});
-    else
-      q.limit = static_cast<int32_t>(*n);
-  }
-  if (auto v = single(query, "cursor", errors); v && !v->empty()) {
-    q.after = persistence::decode_cursor(std::string{*v});
-    if (!q.after)
-      errors.push_back({"cursor", "is not a cursor this API returned"});
-  }
+  read_limit(query, 200, q.limit, errors);
+  read_cursor(query, q.after, errors);
   if (errors.empty())
     out.value = q;
   return out;
@@ -390,13 +380,7 @@ validated<persistence::dead_letter_bulk> parse_dead_letter_bulk(std::string_view
   }
   if (q.from != 0 && q.to != 0 && q.from >= q.to)
     errors.push_back({"to", "must be later than from"});
-  if (auto v = single(query, "limit", errors)) {
-    auto n = parse_id(*v);
-    if (!n || *n > 5000)
-      errors.push_back({"limit", "must be an integer from 1 to 5000"});
-    else
-      q.limit = static_cast<int32_t>(*n);
-  }
+  read_limit(query, 5000, q.limit, errors);
   q.dry_run = false;
   if (auto v = single(query, "dry_run", errors)) {
     if (*v == "true" || *v == "1")
@@ -404,6 +388,23 @@ validated<persistence::dead_letter_bulk> parse_dead_letter_bulk(std::string_view
     else if (*v != "false" && *v != "0")
       errors.push_back({"dry_run", "must be true or false"});
   }
+  if (errors.empty())
+    out.value = q;
+  return out;
+}
+
+validated<persistence::stripe_event_query> parse_stripe_event_query(std::string_view query) {
+  validated<persistence::stripe_event_query> out;
+  persistence::stripe_event_query q;
+  auto& errors = out.errors;
+  if (auto v = single(query, "status", errors); v && !v->empty()) {
+    q.status = *v;
+    if (q.status != "received" && q.status != "applied" && q.status != "ignored" &&
+        q.status != "payload_mismatch")
+      errors.push_back({"status", "must be one of received, applied, ignored, payload_mismatch"});
+  }
+  read_limit(query, 200, q.limit, errors);
+  read_cursor(query, q.after, errors);
   if (errors.empty())
     out.value = q;
   return out;

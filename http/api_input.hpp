@@ -5,6 +5,7 @@
 // Pure functions (no actors, no I/O), unit-tested on their own.
 
 #include "persistence/records.hpp"
+#include "persistence/stripe_events.hpp"
 
 #include <optional>
 #include <string>
@@ -61,6 +62,10 @@ validated<persistence::dead_letter_query> parse_dead_letter_query(std::string_vi
 /// `to` (RFC 3339, on the time each event died), `limit` (1-5000, default
 /// 1000) and `dry_run` (true|false, default false).
 validated<persistence::dead_letter_bulk> parse_dead_letter_bulk(std::string_view query);
+
+/// `GET /v1/admin/webhooks/events`: `status` (received, applied, ignored,
+/// payload_mismatch), `limit` (1-200, default 50) and `cursor`.
+validated<persistence::stripe_event_query> parse_stripe_event_query(std::string_view query);
 
 /// `Idempotency-Key`: 1-255 printable ASCII characters.
 bool valid_idempotency_key(std::string_view key);

@@ -1,6 +1,7 @@
 #include "http/jobs_routes.hpp"
 
 #include "actors/interfaces.hpp"
+#include "http/database_call.hpp"
 #include "http/gateway.hpp"
 
 #include <caf/make_message.hpp>
@@ -15,17 +16,8 @@ using persistence::api_result;
 template <class OnOk>
 void database(const config_ptr& cfg, request_context& ctx, const responder& reply, std::string op,
               caf::message payload, OnOk on_ok) {
-  auto pool = cfg->pool ? cfg->pool() : caf::actor{};
-  if (!pool)
-    return reply(actor_error_response(make_error(errc::database_unavailable, "database_unavailable",
-                                                 "the database pool is restarting; retry shortly")));
-  auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      (std::chrono::steady_clock::now() + cfg->request_timeout).time_since_epoch())
-                      .count();
-  ctx.actors.request(
-      pool, cfg->request_timeout + std::chrono::seconds(1), std::move(on_ok),
-      [reply](caf::error& err) { reply(actor_error_response(err)); },
-      db_call{std::move(op), deadline, std::move(payload)});
+  call_database(ctx, cfg->pool, cfg->request_timeout, reply, std::move(op), std::move(payload),
+                std::move(on_ok));
 }
 
 admin_handler status_route(config_ptr cfg) {

@@ -2,6 +2,7 @@
 
 #include "actors/interfaces.hpp"
 #include "http/api_input.hpp"
+#include "http/database_call.hpp"
 #include "http/gateway.hpp"
 #include "http/stripe_signature.hpp"
 #include "telemetry/logging.hpp"
@@ -120,49 +121,16 @@ handler webhook_route(config_ptr cfg) {
 template <class OnOk>
 void database(const config_ptr& cfg, request_context& ctx, const responder& reply, std::string op,
               caf::message payload, OnOk on_ok) {
-  auto pool = cfg->pool ? cfg->pool() : caf::actor{};
-  if (!pool)
-    return reply(actor_error_response(make_error(errc::database_unavailable, "database_unavailable",
-                                                 "the database pool is restarting; retry shortly")));
-  auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      (clock::now() + cfg->request_timeout).time_since_epoch())
-                      .count();
-  ctx.actors.request(
-      pool, cfg->request_timeout + std::chrono::seconds(1), std::move(on_ok),
-      [reply](caf::error& err) { reply(actor_error_response(err)); },
-      db_call{std::move(op), deadline, std::move(payload)});
+  call_database(ctx, cfg->pool, cfg->request_timeout, reply, std::move(op), std::move(payload),
+                std::move(on_ok));
 }
 
 admin_handler list_route(config_ptr cfg) {
   return [cfg](request_context& ctx, const admin_caller&, responder reply) {
-    persistence::stripe_event_query q;
-    std::vector<field_error> errors;
-    auto statuses = query_values(ctx.query, "status");
-    if (statuses.size() > 1)
-      errors.push_back({"status", "may be given once"});
-    else if (!statuses.empty() && !statuses[0].empty()) {
-      q.status = statuses[0];
-      if (q.status != "received" && q.status != "applied" && q.status != "ignored" &&
-          q.status != "payload_mismatch")
-        errors.push_back({"status", "must be one of received, applied, ignored, payload_mismatch"});
-    }
-    auto limits = query_values(ctx.query, "limit");
-    if (!limits.empty()) {
-      auto n = parse_id(limits[0]);
-      if (!n || *n > 200 || limits.size() > 1)
-        errors.push_back({"limit", "must be an integer from 1 to 200"});
-      else
-        q.limit = static_cast<int32_t>(*n);
-    }
-    auto cursors = query_values(ctx.query, "cursor");
-    if (!cursors.empty() && !cursors[0].empty()) {
-      q.after = persistence::decode_cursor(cursors[0]);
-      if (!q.after)
-        errors.push_back({"cursor", "is not a cursor this API returned"});
-    }
-    if (!errors.empty())
-      return reply(json_response(bhttp::status::unprocessable_entity, validation_error_body(errors)));
-    database(cfg, ctx, reply, "admin.stripe_list", caf::make_message(stripe_list_atom::value, q),
+    auto q = parse_stripe_event_query(ctx.query);
+    if (!q.errors.empty())
+      return reply(json_response(bhttp::status::unprocessable_entity, validation_error_body(q.errors)));
+    database(cfg, ctx, reply, "admin.stripe_list", caf::make_message(stripe_list_atom::value, *q.value),
              [reply](persistence::api_result& r) {
                reply(json_response(static_cast<bhttp::status>(r.status), r.body));
              });

@@ -25,23 +25,8 @@ using clock = std::chrono::steady_clock;
 
 /// On-call's stored override binds this breaker too.
 void follow_overrides(job_context& ctx, circuit_breaker& breaker) {
-  std::vector<persistence::circuit_override> all;
-  {
-    pqxx::nontransaction tx{ctx.conn};
-    all = persistence::circuit_overrides::all(tx);
-  }
-  auto now = clock::now();
-  auto current = breaker.state(now);
-  const persistence::circuit_override* mine = nullptr;
-  for (const auto& o : all)
-    if (o.circuit == circuit)
-      mine = &o;
-  if (mine && mine->state == "forced_open" && current != breaker_state::forced_open)
-    breaker.force_open(now, "override by " + mine->set_by);
-  else if (mine && mine->state == "forced_closed" && current != breaker_state::forced_closed)
-    breaker.force_closed(now, "override by " + mine->set_by);
-  else if (!mine && (current == breaker_state::forced_open || current == breaker_state::forced_closed))
-    breaker.reset(now, "override cleared");
+  pqxx::nontransaction tx{ctx.conn};
+  breaker.follow(persistence::circuit_overrides::all(tx), clock::now());
 }
 
 void publish(job_context& ctx, circuit_breaker& breaker) {

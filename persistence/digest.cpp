@@ -11,13 +11,8 @@ namespace clean::persistence {
 
 namespace {
 constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-}
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");
+std::string hex_of(const unsigned char* md, unsigned len) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out(len * 2, '0');
   for (unsigned i = 0; i < len; ++i) {
@@ -25,6 +20,15 @@ std::string sha256_hex(std::string_view data) {
     out[2 * i + 1] = hex[md[i] & 0xf];
   }
   return out;
+}
+} // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  return hex_of(md, len);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -33,13 +37,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len))
     throw std::runtime_error("HMAC-SHA256 failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
-  for (unsigned i = 0; i < len; ++i) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 0xf];
-  }
-  return out;
+  return hex_of(md, len);
 }
 
 std::string random_token(size_t bytes) {

@@ -103,14 +103,7 @@ delivery::email_sender direct_sender(std::shared_ptr<delivery::mail_adapter> ada
   auto breaker = std::make_shared<circuit_breaker>(circuit, settings);
   // On-call's forced state holds for the CLI too: a runbook rerun during a
   // forced-open outage must not burn retries.
-  for (const auto& o : overrides) {
-    if (o.circuit != circuit)
-      continue;
-    if (o.state == "forced_open")
-      breaker->force_open(std::chrono::steady_clock::now(), "override by " + o.set_by);
-    else if (o.state == "forced_closed")
-      breaker->force_closed(std::chrono::steady_clock::now(), "override by " + o.set_by);
-  }
+  breaker->follow(overrides, std::chrono::steady_clock::now());
   return [adapter, breaker](const delivery::outbound_email& m) -> delivery::email_send_result {
     using clock = std::chrono::steady_clock;
     if (!breaker->try_acquire(clock::now()))

@@ -214,67 +214,53 @@ std::chrono::milliseconds email_request_timeout(const config::email_settings& e)
   return 2 * (e.send_timeout + e.smtp_connect_timeout) + 5s;
 }
 
-/// root/email/sender: the email actor with the adapter EMAIL_ADAPTER names
-/// and its breaker. Its heartbeat allows for one send at the time limit.
-child_spec email_child(const config::settings& settings, telemetry::metrics_registry& metrics,
-                       std::shared_ptr<circuit_board> board) {
+/// A sender (the email actor's behavior: adapter + breaker), detached —
+/// a send blocks on the provider or the disk — and published under `name`.
+/// Its beat waits behind the sends queued before it: two jobs send, so it
+/// may be silent for two sends at their time limit before it counts as hung.
+child_spec sender_child(std::string id, caf::atom_value name, std::chrono::milliseconds send_time,
+                        email_config cfg) {
   child_spec c;
-  c.id = "sender";
+  c.id = std::move(id);
   c.heartbeat_interval = 1s;
-  // Its beat waits behind the sends queued before it: two jobs send, so
-  // allow two sends at their time limit before calling it hung.
-  c.heartbeat_ttl = email_request_timeout(settings.email) + 10s;
+  c.heartbeat_ttl = 2 * send_time + 15s;
   c.shutdown_timeout = 2s;
-  email_config cfg;
-  cfg.circuit = "email";
-  cfg.outcomes = metrics.delivery().adapter_outcomes;
-  cfg.breaker = settings.email.breaker;
-  cfg.metrics = &metrics.delivery();
-  cfg.board = std::move(board);
-  auto email_settings = settings.email;
-  auto file_dir = settings.jobs.email_file_dir;
-  cfg.make_adapter = [email_settings, file_dir] {
-    return delivery::make_mail_adapter(email_settings, file_dir);
-  };
-  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
-    // Detached: a send blocks on the provider (libcurl) or the disk.
+  c.start = [cfg, name](caf::local_actor* parent, const supervised_context& ctx) {
     auto h = parent->spawn<caf::detached>(email, cfg, ctx);
-    return caf::actor_cast<caf::actor>(publish(parent, email_name, h));
+    return caf::actor_cast<caf::actor>(publish(parent, name, h));
   };
   return c;
 }
 
-/// root/email/sms: the same actor for the SMS channel (SMS_ADAPTER), with
-/// its own adapter, breaker (circuit="sms") and registry name.
-child_spec sms_child(const config::settings& settings, telemetry::metrics_registry& metrics,
-                     std::shared_ptr<circuit_board> board) {
-  child_spec c;
-  c.id = "sms";
-  c.heartbeat_interval = 1s;
-  c.heartbeat_ttl = 2 * (settings.sms.send_timeout + settings.sms.connect_timeout) + 15s;
-  c.shutdown_timeout = 2s;
-  email_config cfg;
-  cfg.circuit = "sms";
-  cfg.outcomes = metrics.delivery().sms_notifications;
-  cfg.breaker = settings.sms.breaker;
-  cfg.metrics = &metrics.delivery();
-  cfg.board = std::move(board);
-  auto sms_settings = settings.sms;
-  cfg.make_adapter = [sms_settings] {
-    return delivery::make_sms_adapter(sms_settings);
-  };
-  c.start = [cfg](caf::local_actor* parent, const supervised_context& ctx) {
-    auto h = parent->spawn<caf::detached>(email, cfg, ctx);
-    return caf::actor_cast<caf::actor>(publish(parent, sms_name, h));
-  };
-  return c;
-}
-
+/// root/email/sender (EMAIL_ADAPTER, breaker "email") and, with
+/// SMS_ADAPTER set, root/email/sms (its own adapter and breaker "sms").
 std::vector<child_spec> email_children(const config::settings& settings, telemetry::metrics_registry& metrics,
                                        const std::shared_ptr<circuit_board>& board) {
-  std::vector<child_spec> out{email_child(settings, metrics, board)};
-  if (settings.sms.enabled())
-    out.push_back(sms_child(settings, metrics, board));
+  email_config email_cfg;
+  email_cfg.circuit = "email";
+  email_cfg.outcomes = metrics.delivery().adapter_outcomes;
+  email_cfg.breaker = settings.email.breaker;
+  email_cfg.metrics = &metrics.delivery();
+  email_cfg.board = board;
+  email_cfg.make_adapter = [email = settings.email, dir = settings.jobs.email_file_dir] {
+    return delivery::make_mail_adapter(email, dir);
+  };
+  std::vector<child_spec> out{sender_child("sender", email_name,
+                                           settings.email.send_timeout + settings.email.smtp_connect_timeout,
+                                           std::move(email_cfg))};
+  if (!settings.sms.enabled())
+    return out;
+  email_config sms_cfg;
+  sms_cfg.circuit = "sms";
+  sms_cfg.outcomes = metrics.delivery().sms_notifications;
+  sms_cfg.breaker = settings.sms.breaker;
+  sms_cfg.metrics = &metrics.delivery();
+  sms_cfg.board = board;
+  sms_cfg.make_adapter = [sms = settings.sms] {
+    return delivery::make_sms_adapter(sms);
+  };
+  out.push_back(sender_child("sms", sms_name, settings.sms.send_timeout + settings.sms.connect_timeout,
+                             std::move(sms_cfg)));
   return out;
 }
 

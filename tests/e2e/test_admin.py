@@ -6,11 +6,10 @@ password or token ever reaches the logs or /metrics."""
 import base64
 import hashlib
 import json
-import re
 import time
 import unittest
 
-from harness import ADMIN_PASSWORD, ADMIN_USER, Service, basic_auth, migrated_postgres, run_cli, wait_until
+from harness import ADMIN_PASSWORD, ADMIN_USER, Service, basic_auth, metric, migrated_postgres, run_cli, wait_until
 
 pg = None
 # Every secret a test sends; none may show up in any captured output.
@@ -48,24 +47,6 @@ def call(svc, method, path, body=None, headers=None):
 
 def error_code(body):
     return body["error"]["code"]
-
-
-def metric_value(svc, name, **labels):
-    text = svc.get("/metrics")[2].decode()
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        rest = line[len(name):]
-        if rest.startswith("{"):
-            got = dict(re.findall(r'(\w+)="([^"]*)"', rest[:rest.index("}")]))
-            value = rest[rest.index("}") + 1:]
-        elif rest.startswith(" "):
-            got, value = {}, rest
-        else:
-            continue
-        if got == labels:
-            return float(value)
-    return None
 
 
 def start_session(svc, reason="INC-1 investigating", ttl=None, headers=None):
@@ -123,9 +104,9 @@ class AuthenticationTest(unittest.TestCase):
                 self.assertEqual(status, 401, body)
 
     def test_failures_are_counted_and_logged_without_secrets(self):
-        before = metric_value(self.svc, "admin_requests_total", outcome="unauthorized", route="/v1/admin") or 0
+        before = metric(self.svc, "admin_requests_total", outcome="unauthorized", route="/v1/admin") or 0
         call(self.svc, "GET", "/v1/admin", headers={"Authorization": basic_auth(password=WRONG_PASSWORD)})
-        self.assertEqual(metric_value(self.svc, "admin_requests_total", outcome="unauthorized", route="/v1/admin"),
+        self.assertEqual(metric(self.svc, "admin_requests_total", outcome="unauthorized", route="/v1/admin"),
                          before + 1)
         self.assertTrue(wait_until(lambda: any(e.get("reason") == "wrong_credentials"
                                                for e in self.svc.events("admin_auth_failed"))))
@@ -142,7 +123,7 @@ class ThrottleTest(unittest.TestCase):
         self.assertEqual(status, 429, body)
         self.assertEqual(error_code(body), "too_many_failed_logins")
         self.assertIn(int(headers["Retry-After"]), (1, 2))
-        self.assertGreaterEqual(metric_value(svc, "admin_requests_total", outcome="throttled", route="/v1/admin"), 1)
+        self.assertGreaterEqual(metric(svc, "admin_requests_total", outcome="throttled", route="/v1/admin"), 1)
         time.sleep(int(headers["Retry-After"]) + 0.1)
         self.assertEqual(call(svc, "GET", "/v1/admin")[0], 200)
         # A success clears the count: two more failures do not lock out.
@@ -324,10 +305,10 @@ class ReadOnlyAndBreakGlassTest(unittest.TestCase):
         session = start_session(self.svc, reason="INC-11")
         count = lambda: int(pg.psql("SELECT count(*) FROM break_glass_sessions "
                                     "WHERE ended_at IS NULL AND expires_at > now()"))
-        self.assertTrue(wait_until(lambda: metric_value(self.svc, "break_glass_sessions_active") == count(),
+        self.assertTrue(wait_until(lambda: metric(self.svc, "break_glass_sessions_active") == count(),
                                    timeout=5))
         call(self.svc, "POST", "/v1/admin/break-glass/%d/end" % session["id"])
-        self.assertTrue(wait_until(lambda: metric_value(self.svc, "break_glass_sessions_active") == count(),
+        self.assertTrue(wait_until(lambda: metric(self.svc, "break_glass_sessions_active") == count(),
                                    timeout=5))
 
     def test_audit_pages_newest_first(self):
