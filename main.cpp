@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
     default:
       break;
   }
+  if (call.check_only)
+    return supervision::check_command(call);
 
   auto parsed = config::parse_settings(config::process_environment());
   if (!parsed.value) {

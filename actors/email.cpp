@@ -33,8 +33,8 @@ nlohmann::json snapshot(self_ptr self) {
 void publish_state(self_ptr self) {
   auto& st = self->state;
   auto value = gauge_value(st.breaker->state(self->clock().now()));
-  if (st.config.metrics && st.config.metrics->circuit_state)
-    st.config.metrics->circuit_state->Add({{"circuit", st.config.circuit}}).Set(value);
+  if (st.config.metrics)
+    st.config.metrics->track_circuit(st.config.circuit, value);
   if (st.config.board)
     st.config.board->publish(st.config.circuit, snapshot(self).dump());
 }
@@ -44,10 +44,8 @@ void watch_transitions(self_ptr self) {
   auto circuit = self->state.config.circuit;
   self->state.breaker->on_transition(
       [metrics, circuit](breaker_state from, breaker_state to, const std::string& why) {
-        if (metrics && metrics->circuit_transitions)
-          metrics->circuit_transitions->Add({{"circuit", circuit}, {"to", to_string(to)}}).Increment();
-        if (metrics && metrics->circuit_state)
-          metrics->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
+        if (metrics)
+          metrics->circuit_changed(circuit, to_string(to), gauge_value(to));
         bool worse = to == breaker_state::open || to == breaker_state::forced_open;
         log(worse ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
             "circuit breaker changed state",

@@ -26,8 +26,8 @@ nlohmann::json snapshot(stripe_webhook_pointer self) {
 void publish_state(stripe_webhook_pointer self) {
   auto& st = self->state;
   auto value = gauge_value(st.breaker->state(self->clock().now()));
-  if (st.config.delivery && st.config.delivery->circuit_state)
-    st.config.delivery->circuit_state->Add({{"circuit", circuit}}).Set(value);
+  if (st.config.delivery)
+    st.config.delivery->track_circuit(circuit, value);
   if (st.config.board)
     st.config.board->publish(circuit, snapshot(self).dump());
 }
@@ -37,10 +37,8 @@ void watch_transitions(stripe_webhook_pointer self) {
   auto* metrics = self->state.config.metrics;
   self->state.breaker->on_transition(
       [delivery, metrics](breaker_state from, breaker_state to, const std::string& why) {
-        if (delivery && delivery->circuit_transitions)
-          delivery->circuit_transitions->Add({{"circuit", circuit}, {"to", to_string(to)}}).Increment();
-        if (delivery && delivery->circuit_state)
-          delivery->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(to));
+        if (delivery)
+          delivery->circuit_changed(circuit, to_string(to), gauge_value(to));
         bool opened = to == breaker_state::open || to == breaker_state::forced_open;
         // Openings by the breaker itself; on-call forcing it shows as to="forced_open".
         if (to == breaker_state::open && metrics && metrics->circuit_open)

@@ -102,6 +102,14 @@ invocation parse_command_line(const std::vector<std::string>& args) {
       return {command::usage_error, "unexpected argument '" + args[1] + "'"};
     return {c, {}};
   };
+  if (first == "--check") {
+    auto inv = parse_command_line({args.begin() + 1, args.end()});
+    if (inv.cmd == command::usage_error || inv.cmd == command::help || inv.cmd == command::version)
+      return inv.cmd == command::usage_error ? inv
+                                             : invocation{command::usage_error, "--check needs a command"};
+    inv.check_only = true;
+    return inv;
+  }
   if (first == "--help" || first == "-h" || first == "help")
     return only(command::help);
   if (first == "--version" || first == "-V" || first == "version")
@@ -151,6 +159,8 @@ Commands:
                      create an API key and print it (once: only its hash is stored)
   api-keys list      list API keys (id, name, prefix, created, last used, revoked)
   api-keys revoke ID revoke a key (cached verifications expire within API_KEY_CACHE_SECONDS)
+  --check COMMAND... say whether COMMAND (and its job name) would be accepted, without
+                     running it or reading the environment; exit 0 if so, 2 if not
   --help             show this text
   --version          print the version
 

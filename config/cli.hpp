@@ -34,6 +34,9 @@ struct invocation {
   bool no_jobs = false;
   /// jobs status --json
   bool json = false;
+  /// `--check <command>`: validate the command (and its job name) without
+  /// running it or reading the environment. Runbook tests use it.
+  bool check_only = false;
 };
 
 /// Parses `clean-service <subcommand> [flags]`. Pure, so it is unit-tested.

@@ -2,6 +2,7 @@
 
 #include "http/gateway.hpp"
 #include "http/health_report.hpp"
+#include "telemetry/basic_summary.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -11,6 +12,7 @@
 #include <prometheus/family.h>
 
 #include <caf/sec.hpp>
+#include <nlohmann/json.hpp>
 
 #include <optional>
 
@@ -90,33 +92,51 @@ struct ops_routes::impl {
         readyz_atom::value);
   }
 
-  void scrape(request_context& ctx, responder reply) {
+  /// The token rules of /metrics (and /metrics/basic): the refusal to send,
+  /// or nothing when the caller may read.
+  std::optional<response> refusal(request_context& ctx) {
     auto decision =
         config.metrics_access.check(ctx.req[bhttp::field::authorization], query_values(ctx.query, "token"));
     switch (decision) {
       case access_decision::granted:
-        break;
+        return std::nullopt;
       case access_decision::not_configured:
         auth_failures[2]->Increment();
         telemetry::log(spdlog::level::err, "metrics_token_missing",
                        "METRICS_TOKEN is not set in production; refusing to expose metrics",
                        {{"request_id", ctx.request_id}});
-        return reply(error_response(bhttp::status::internal_server_error, "metrics_token_not_configured",
-                                    "METRICS_TOKEN must be set in production"));
+        return error_response(bhttp::status::internal_server_error, "metrics_token_not_configured",
+                              "METRICS_TOKEN must be set in production");
       case access_decision::missing_token:
-      case access_decision::wrong_token: {
-        auth_failures[decision == access_decision::missing_token ? 0 : 1]->Increment();
-        auto res = error_response(bhttp::status::unauthorized, "unauthorized",
-                                  decision == access_decision::missing_token
-                                      ? "a metrics token is required (Authorization: Bearer or ?token=)"
-                                      : "the metrics token is not valid");
-        res.set(bhttp::field::www_authenticate, R"(Bearer realm="metrics")");
-        return reply(std::move(res));
-      }
+      case access_decision::wrong_token:
+        break;
     }
+    auth_failures[decision == access_decision::missing_token ? 0 : 1]->Increment();
+    auto res = error_response(bhttp::status::unauthorized, "unauthorized",
+                              decision == access_decision::missing_token
+                                  ? "a metrics token is required (Authorization: Bearer or ?token=)"
+                                  : "the metrics token is not valid");
+    res.set(bhttp::field::www_authenticate, R"(Bearer realm="metrics")");
+    return res;
+  }
+
+  void scrape(request_context& ctx, responder reply) {
+    if (auto refused = refusal(ctx))
+      return reply(std::move(*refused));
     boost::asio::post(render_thread, [this, reply] {
       auto res = text_response(bhttp::status::ok, metrics.render());
       res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.set(bhttp::field::cache_control, "no-store");
+      reply(std::move(res));
+    });
+  }
+
+  void basic(request_context& ctx, responder reply) {
+    if (auto refused = refusal(ctx))
+      return reply(std::move(*refused));
+    boost::asio::post(render_thread, [this, reply] {
+      auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      auto res = json_response(bhttp::status::ok, telemetry::basic_summary(metrics.collect(), now).dump());
       res.set(bhttp::field::cache_control, "no-store");
       reply(std::move(res));
     });
@@ -141,6 +161,8 @@ void ops_routes::install(route_table& routes) {
              [d](request_context& ctx, responder reply) { d->readiness(ctx, std::move(reply)); });
   routes.add(method_kind::get, "/metrics",
              [d](request_context& ctx, responder reply) { d->scrape(ctx, std::move(reply)); });
+  routes.add(method_kind::get, "/metrics/basic",
+             [d](request_context& ctx, responder reply) { d->basic(ctx, std::move(reply)); });
 }
 
 } // namespace clean::http

@@ -68,8 +68,10 @@ void report_storage(job_context& ctx, const fs::path& root) {
     return;
   ctx.metrics->storage_used->Set(static_cast<double>(used_bytes(root)));
   struct statvfs st {};
-  if (::statvfs(root.c_str(), &st) == 0)
+  if (::statvfs(root.c_str(), &st) == 0) {
     ctx.metrics->storage_free->Set(static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize));
+    ctx.metrics->storage_size->Set(static_cast<double>(st.f_blocks) * static_cast<double>(st.f_frsize));
+  }
 }
 
 /// libpq connection settings as PG* variables for a child process, so the

@@ -31,8 +31,8 @@ void follow_overrides(job_context& ctx, circuit_breaker& breaker) {
 
 void publish(job_context& ctx, circuit_breaker& breaker) {
   auto now = clock::now();
-  if (ctx.delivery && ctx.delivery->circuit_state)
-    ctx.delivery->circuit_state->Add({{"circuit", circuit}}).Set(gauge_value(breaker.state(now)));
+  if (ctx.delivery)
+    ctx.delivery->track_circuit(circuit, gauge_value(breaker.state(now)));
   if (ctx.board) {
     auto snap = breaker.snapshot(now);
     snap["adapter"] = "stripe_api";

@@ -97,12 +97,20 @@ std::shared_ptr<actor_stats> actor_metrics::stats_for(const std::string& path) {
     slot->observe_processing = [histogram](double seconds) {
       histogram->Observe(seconds);
     };
+    // The usual restart reasons at zero, so the first restart is an
+    // increase() an alert can see, not a series appearing at 1.
+    for (const char* reason : {"crash", "heartbeat_timeout"})
+      impl_->restarts->Add({{"actor", path}, {"reason", reason}});
   }
   return slot;
 }
 
 void actor_metrics::restarted(const std::string& path, const std::string& reason) {
   impl_->restarts->Add({{"actor", path}, {"reason", reason}}).Increment();
+}
+
+void actor_metrics::supervising(const std::string& path) {
+  impl_->escalations->Add({{"supervisor", path}});
 }
 
 void actor_metrics::escalated(const std::string& supervisor_path) {

@@ -27,6 +27,7 @@ public:
 
   std::shared_ptr<actor_stats> stats_for(const std::string& path) override;
   void restarted(const std::string& path, const std::string& reason) override;
+  void supervising(const std::string& path) override;
   void escalated(const std::string& supervisor_path) override;
 
   struct impl;

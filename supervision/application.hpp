@@ -27,6 +27,10 @@ int migrate(const config::settings& settings, bool status_only);
 /// `clean-service jobs run --job NAME --once | list | status`. Returns the exit code.
 int run_jobs_command(const config::settings& settings, const config::invocation& call);
 
+/// `clean-service --check ...`: 0 when the parsed command would run (a job
+/// name must exist), 2 with the reason on stderr otherwise.
+int check_command(const config::invocation& call);
+
 /// `clean-service api-keys create|list|revoke`. Returns the exit code.
 int manage_api_keys(const config::settings& settings, const config::invocation& call);
 

@@ -153,6 +153,15 @@ int run_once(pqxx::connection& db, const config::settings& s, const jobs::job_de
 
 } // namespace
 
+int check_command(const config::invocation& call) {
+  if (call.cmd == config::command::jobs_run && !jobs::find_job(call.name)) {
+    std::fprintf(stderr, "clean-service: unknown job '%s'; jobs: %s\n", call.name.c_str(), names().c_str());
+    return 2;
+  }
+  std::printf("ok: the command would be accepted\n");
+  return 0;
+}
+
 int run_jobs_command(const config::settings& settings, const config::invocation& call) {
   if (call.cmd == config::command::jobs_list)
     return list(settings);

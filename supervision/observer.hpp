@@ -20,6 +20,9 @@ public:
   /// A child was restarted; `reason` is a bounded class such as "crash".
   virtual void restarted(const std::string& path, const std::string& reason) = 0;
 
+  /// A supervisor at `path` started (its escalation series exist from then).
+  virtual void supervising(const std::string& /*path*/) {}
+
   /// A supervisor exceeded its restart intensity and gave up.
   virtual void escalated(const std::string& supervisor_path) = 0;
 };

@@ -511,6 +511,8 @@ caf::behavior supervisor(supervisor_pointer self, supervisor_spec spec, supervis
   auto& st = self->state;
   st.spec = std::move(spec);
   st.ctx = std::move(ctx);
+  if (st.spec.observer)
+    st.spec.observer->supervising(st.spec.path);
   for (auto& c : st.spec.children) {
     child_state child;
     child.spec = c;

@@ -300,11 +300,9 @@ std::vector<child_spec> jobs_children(const config::settings& settings, telemetr
   // One stripe_api breaker per process, outliving job actor restarts.
   auto stripe_api = std::make_shared<circuit_breaker>("stripe_api", settings.jobs.stripe_api_breaker);
   auto* delivery = &metrics.delivery();
+  delivery->track_circuit("stripe_api", 0); // a new breaker is closed
   stripe_api->on_transition([delivery](breaker_state from, breaker_state to, const std::string& why) {
-    if (delivery->circuit_transitions)
-      delivery->circuit_transitions->Add({{"circuit", "stripe_api"}, {"to", to_string(to)}}).Increment();
-    if (delivery->circuit_state)
-      delivery->circuit_state->Add({{"circuit", "stripe_api"}}).Set(gauge_value(to));
+    delivery->circuit_changed("stripe_api", to_string(to), gauge_value(to));
     telemetry::log(
         to == breaker_state::open ? spdlog::level::warn : spdlog::level::info, "circuit_transition",
         "circuit breaker changed state",

@@ -45,6 +45,9 @@ struct metrics_registry::process_collector : prometheus::Collectable {
     out.push_back(gauge_family("process_open_fds", "Number of open file descriptors.", s.open_fds));
     out.push_back(gauge_family("process_max_fds", "Maximum number of open file descriptors.", s.max_fds));
     out.push_back(gauge_family("process_threads", "Number of OS threads in the process.", s.threads));
+    out.push_back(gauge_family("process_memory_limit_bytes",
+                               "Memory this process may use: its cgroup limit, else the machine's memory.",
+                               s.memory_limit_bytes));
     return out;
   }
 };
@@ -193,6 +196,8 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
                                      .Help("SMS provider calls by outcome: sent, failed, timeout, rejected, "
                                            "circuit_open (not attempted).")
                                      .Register(r);
+  for (const char* status : {"sent", "duplicate", "failed", "timeout", "rejected", "circuit_open"})
+    delivery_.adapter_outcomes->Add({{"status", status}});
   for (const char* status : {"pending", "retry", "dead"})
     delivery_.outbox_queue->Add({{"status", status}});
   for (const char* status : {"pending", "dead"})
@@ -202,6 +207,22 @@ void metrics_registry::register_delivery(prometheus::Registry& r) {
         "invoice_issued", "invoice_reminder", "nps_survey", "payment_failed"})
     for (const char* status : {"delivered", "skipped", "failed", "dead", "deferred"})
       delivery_.notifications->Add({{"template", tmpl}, {"status", status}});
+}
+
+void delivery_metrics::track_circuit(const std::string& circuit, int gauge) const {
+  if (circuit_state)
+    circuit_state->Add({{"circuit", circuit}}).Set(gauge);
+  // Every target state at zero, so the first opening is an increase().
+  if (circuit_transitions)
+    for (const char* to : {"closed", "open", "half_open", "forced_open", "forced_closed"})
+      circuit_transitions->Add({{"circuit", circuit}, {"to", to}});
+}
+
+void delivery_metrics::circuit_changed(const std::string& circuit, const std::string& to, int gauge) const {
+  if (circuit_transitions)
+    circuit_transitions->Add({{"circuit", circuit}, {"to", to}}).Increment();
+  if (circuit_state)
+    circuit_state->Add({{"circuit", circuit}}).Set(gauge);
 }
 
 void delivery_metrics::count_notification(const std::string& template_name,
@@ -390,6 +411,11 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
                             .Help("Free bytes on the file system holding STORAGE_DIR.")
                             .Register(r)
                             .Add({});
+  jobs_.storage_size = &prometheus::BuildGauge()
+                            .Name("storage_size_bytes")
+                            .Help("Size of the file system holding STORAGE_DIR, in bytes.")
+                            .Register(r)
+                            .Add({});
   jobs_.backup_last_success =
       &prometheus::BuildGauge()
            .Name("backup_last_success_timestamp")
@@ -400,8 +426,12 @@ void metrics_registry::register_jobs(prometheus::Registry& r) {
       &prometheus::BuildCounter()
            .Name("outbox_events_total")
            .Help("Outbox deliveries by kind and outcome (delivered, duplicate, skipped, retry, "
-                 "dead).")
+                 "dead, deferred).")
            .Register(r);
+  // At zero from the start, so increase() sees the first dead letter.
+  for (const char* kind : {"email", "sms", "export", "webhook"})
+    for (const char* outcome : {"delivered", "duplicate", "skipped", "retry", "dead", "deferred"})
+      jobs_.outbox_events->Add({{"kind", kind}, {"outcome", outcome}});
 }
 
 const job_series* jobs_metrics::find(const std::string& job) const {
@@ -422,7 +452,7 @@ void metrics_registry::add_collectable(std::shared_ptr<prometheus::Collectable> 
   extra_.push_back(std::move(c));
 }
 
-std::string metrics_registry::render() const {
+std::vector<prometheus::MetricFamily> metrics_registry::collect() const {
   auto families = registry_->Collect();
   for (auto& c : extra_) {
     auto more = c->Collect();
@@ -432,7 +462,11 @@ std::string metrics_registry::render() const {
   auto process = process_->Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
-  return prometheus::TextSerializer{}.Serialize(families);
+  return families;
+}
+
+std::string metrics_registry::render() const {
+  return prometheus::TextSerializer{}.Serialize(collect());
 }
 
 } // namespace clean::telemetry

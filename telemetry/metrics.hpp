@@ -1,5 +1,7 @@
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +78,11 @@ struct delivery_metrics {
   prometheus::Family<prometheus::Gauge>* email_dlq = nullptr;    // email_dlq_messages{status}
   prometheus::Family<prometheus::Counter>* sms_notifications = nullptr; // sms_notifications_total{status}
 
+  /// Publishes a breaker's state and creates its transition series at zero.
+  void track_circuit(const std::string& circuit, int gauge) const;
+  /// A breaker moved to state `to` (its name; `gauge` is 0 closed, 1 open, 2 half-open).
+  void circuit_changed(const std::string& circuit, const std::string& to, int gauge) const;
+
   /// email_notifications_total for an outbox outcome of an email event.
   void count_notification(const std::string& template_name, const std::string& outcome) const;
 };
@@ -115,6 +122,7 @@ struct jobs_metrics {
   prometheus::Gauge* heartbeat_ttl = nullptr;                       // job_heartbeat_ttl_seconds
   prometheus::Gauge* storage_used = nullptr;                        // storage_used_bytes
   prometheus::Gauge* storage_free = nullptr;                        // storage_free_bytes
+  prometheus::Gauge* storage_size = nullptr;                        // storage_size_bytes
   prometheus::Gauge* backup_last_success = nullptr;                 // backup_last_success_timestamp
   prometheus::Family<prometheus::Counter>* outbox_events = nullptr; // outbox_events_total{kind,outcome}
 
@@ -148,6 +156,9 @@ public:
   /// Adds a collector whose families are rendered with the registry's (for
   /// values read at scrape time). Call during start-up.
   void add_collectable(std::shared_ptr<prometheus::Collectable> c);
+
+  /// Every family, as render() would print them. Thread-safe.
+  std::vector<prometheus::MetricFamily> collect() const;
 
   /// Renders every family in the Prometheus text exposition format 0.0.4.
   /// Thread-safe; called off the HTTP event loop.

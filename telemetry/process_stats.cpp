@@ -40,6 +40,42 @@ double count_open_fds() {
   return n;
 }
 
+/// A cgroup limit file holds a byte count, or "max" (v2) / a huge number
+/// (v1) when unlimited; both of those read as 0 here.
+double cgroup_limit(const char* file) {
+  std::ifstream in{file};
+  std::string value;
+  if (!(in >> value) || value == "max")
+    return 0;
+  try {
+    auto bytes = std::stod(value);
+    return bytes >= 0x7000000000000000 ? 0 : bytes;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+double machine_memory_bytes() {
+  std::ifstream in{"/proc/meminfo"};
+  std::string key;
+  double kib = 0;
+  while (in >> key) {
+    if (key == "MemTotal:") {
+      in >> kib;
+      return kib * 1024;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+double memory_limit_bytes() {
+  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"})
+    if (auto limit = cgroup_limit(file); limit > 0)
+      return limit;
+  return machine_memory_bytes();
+}
+
 } // namespace
 
 process_stats read_process_stats() {
@@ -68,6 +104,10 @@ process_stats read_process_stats() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0)
     out.max_fds = lim.rlim_cur == RLIM_INFINITY ? 0 : static_cast<double>(lim.rlim_cur);
+  // The limit cannot change under a running process often enough to matter;
+  // reading it once keeps scrapes cheap.
+  static const double limit = memory_limit_bytes();
+  out.memory_limit_bytes = limit;
   return out;
 }
 

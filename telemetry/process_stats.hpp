@@ -11,6 +11,9 @@ struct process_stats {
   double open_fds = 0;
   double max_fds = 0;
   double threads = 0;
+  /// The memory this process may use: its cgroup limit (v2 or v1), or the
+  /// machine's memory when the cgroup sets none. HighMemory divides by it.
+  double memory_limit_bytes = 0;
 };
 
 process_stats read_process_stats();

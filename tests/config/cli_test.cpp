@@ -82,3 +82,16 @@ CAF_TEST(jobs commands) {
                                                          {"serve", "--jobs"}})
     CAF_CHECK(call(args).cmd == command::usage_error);
 }
+
+CAF_TEST(check only) {
+  auto checked = call({"--check", "jobs", "run", "--job", "email-dlq", "--once"});
+  CAF_CHECK(checked.cmd == command::jobs_run);
+  CAF_CHECK(checked.check_only);
+  CAF_CHECK_EQUAL(checked.name, "email-dlq");
+  CAF_CHECK(!call({"jobs", "run", "--job", "email-dlq", "--once"}).check_only);
+  // What the command itself would refuse, --check refuses too.
+  CAF_CHECK(call({"--check", "jobs", "run", "--job", "email-dlq"}).cmd == command::usage_error);
+  CAF_CHECK(call({"--check", "migrate", "--force"}).cmd == command::usage_error);
+  CAF_CHECK(call({"--check"}).cmd == command::usage_error);
+  CAF_CHECK(call({"--check", "--help"}).cmd == command::usage_error);
+}
