@@ -21,11 +21,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin clean
 COPY --from=build /build/clean-service /usr/local/bin/clean-service
+# STORAGE_DIR and EMAIL_FILE_DIR default to var/... relative to the working
+# directory: give the service one it may write (mount a volume here).
+RUN mkdir -p /var/lib/clean-service && chown clean /var/lib/clean-service
+WORKDIR /var/lib/clean-service
 USER clean
 ENV APP_ENV=production HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz >/dev/null || exit 1
+  CMD curl -fsS "http://127.0.0.1:${PORT:-8080}/healthz" >/dev/null || exit 1
 # Exec form: SIGTERM from the container runtime reaches the service directly.
 ENTRYPOINT ["/usr/local/bin/clean-service"]
 CMD ["serve"]

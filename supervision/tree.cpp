@@ -253,6 +253,9 @@ std::vector<child_spec> email_children(const config::settings& settings, telemet
   email_config sms_cfg;
   sms_cfg.circuit = "sms";
   sms_cfg.outcomes = metrics.delivery().sms_notifications;
+  // At zero from the start, like the email provider's outcomes.
+  for (const char* status : {"sent", "failed", "timeout", "rejected", "circuit_open"})
+    sms_cfg.outcomes->Add({{"status", status}});
   sms_cfg.breaker = settings.sms.breaker;
   sms_cfg.metrics = &metrics.delivery();
   sms_cfg.board = board;
