@@ -116,11 +116,14 @@ def validate(spec, schema, value, where="$"):
         for name in schema.get("required", []):
             if name not in value:
                 problems.append("%s: required field %r missing" % (where, name))
+        extra = schema.get("additionalProperties", False)
         for name, item in value.items():
-            if name not in props:
-                problems.append("%s: field %r is not documented" % (where, name))
-            else:
+            if name in props:
                 problems += validate(spec, props[name], item, where + "." + name)
+            elif isinstance(extra, dict):  # a map: every value follows one schema
+                problems += validate(spec, extra, item, where + "." + name)
+            elif extra is not True:
+                problems.append("%s: field %r is not documented" % (where, name))
     return problems
 
 
