@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
     case config::command::jobs_status:
       code = supervision::run_jobs_command(settings, call);
       break;
+    case config::command::bench_mailbox:
+      code = supervision::bench_mailbox(settings, call.bench);
+      break;
     case config::command::migrate:
     case config::command::migrate_status:
       code = supervision::migrate(settings, call.cmd == config::command::migrate_status);

@@ -126,6 +126,15 @@ using email_actor =
 using stripe_rx_atom = caf::atom_constant<caf::atom("stripe_rx")>;
 using stripe_replay_atom = caf::atom_constant<caf::atom("stripe_rp")>;
 using stripe_list_atom = caf::atom_constant<caf::atom("stripe_ls")>;
+using stripe_rx_batch_atom = caf::atom_constant<caf::atom("stripe_rxb")>;
+
+/// A batch of deliveries recorded in one transaction, position by position:
+/// `receipts[i]`, or, when `errors[i]` is not empty, why delivery i was not
+/// applied (nothing of it was written).
+struct stripe_batch_result {
+  std::vector<persistence::stripe_receipt> receipts;
+  std::vector<std::string> errors;
+};
 
 // Dead letters and circuit overrides (handled by `outbox_store`).
 using dlq_list_atom = caf::atom_constant<caf::atom("dlq_list")>;
@@ -190,6 +199,8 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///
 /// Stripe payloads (handled by `stripe_store`):
 ///   (stripe_rx_atom, std::string raw_body)      -> stripe_receipt (one transaction)
+///   (stripe_rx_batch_atom, std::vector<std::string> raw_bodies) -> stripe_batch_result
+///       (one transaction and one commit for all; if one fails, each alone)
 ///   (stripe_replay_atom, std::string event_id)  -> stripe_receipt; unknown: not_found
 ///   (stripe_list_atom, stripe_event_query)      -> api_result
 using db_pool_actor = caf::actor;
@@ -216,6 +227,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::job_store::job_inf
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::delivery::outbound_email)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_receipt)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::stripe_batch_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_event_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_bulk)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::circuit_override)

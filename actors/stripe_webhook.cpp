@@ -4,6 +4,8 @@
 #include "telemetry/metrics.hpp"
 
 #include <caf/make_message.hpp>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -49,6 +51,93 @@ void watch_transitions(stripe_webhook_pointer self) {
       });
 }
 
+void flush(stripe_webhook_pointer self);
+
+/// Answers the deliveries of a batch, each with its own outcome, and tells
+/// the breaker about each: the failure rate is per delivery, not per batch.
+void settle(stripe_webhook_pointer self, std::vector<pending_delivery>& batch, stripe_batch_result* results,
+            const caf::error* failure) {
+  auto& breaker = *self->state.breaker;
+  auto now = self->clock().now();
+  if (results && (results->receipts.size() != batch.size() || results->errors.size() != batch.size()))
+    results = nullptr; // not an answer to this batch: fail it rather than guess
+  auto mismatch = make_error(errc::database_error, "processing_error", "the batch answer did not match");
+  if (!results && !failure)
+    failure = &mismatch;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& d = batch[i];
+    if (results && results->errors[i].empty()) {
+      breaker.on_success(now);
+      d.promise.deliver(std::move(results->receipts[i]));
+      continue;
+    }
+    breaker.on_failure(now);
+    d.promise.deliver(failure ? *failure
+                              : make_error(errc::database_error, "processing_error", results->errors[i]));
+  }
+  publish_state(self);
+}
+
+/// Sends the waiting deliveries (up to max_batch) to the pool as one call.
+void flush(stripe_webhook_pointer self) {
+  auto& st = self->state;
+  if (st.waiting.empty() || st.batches_in_flight >= st.config.max_batches_in_flight)
+    return;
+  auto pool = st.config.pool ? st.config.pool() : caf::actor{};
+  auto count = std::min(st.waiting.size(), st.config.max_batch);
+  auto batch = std::make_shared<std::vector<pending_delivery>>(
+      std::make_move_iterator(st.waiting.begin()), std::make_move_iterator(st.waiting.begin() + count));
+  st.waiting.erase(st.waiting.begin(), st.waiting.begin() + count);
+  if (!pool) {
+    auto err =
+        make_error(errc::database_unavailable, "database_unavailable", "the database pool is restarting");
+    return settle(self, *batch, nullptr, &err);
+  }
+  // A delivery that waited past its own deadline is answered now; it must
+  // not take the batch's deadline (and its neighbours) down with it.
+  auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  auto expired = std::stable_partition(batch->begin(), batch->end(), [now_ns](const pending_delivery& d) {
+    return d.deadline_ns == 0 || d.deadline_ns > now_ns;
+  });
+  if (expired != batch->end()) {
+    std::vector<pending_delivery> late{std::make_move_iterator(expired),
+                                       std::make_move_iterator(batch->end())};
+    batch->erase(expired, batch->end());
+    auto err =
+        make_error(errc::deadline_exceeded, "deadline_exceeded", "the delivery waited past its deadline");
+    settle(self, late, nullptr, &err);
+    if (batch->empty())
+      return flush(self);
+  }
+  std::vector<std::string> bodies;
+  bodies.reserve(batch->size());
+  int64_t deadline = 0;
+  for (auto& d : *batch) {
+    bodies.push_back(std::move(d.body));
+    if (d.deadline_ns > 0)
+      deadline = deadline == 0 ? d.deadline_ns : std::min(deadline, d.deadline_ns);
+  }
+  ++st.batches_in_flight;
+  auto done = [self](auto&&...) {
+    --self->state.batches_in_flight;
+    flush(self);
+  };
+  self->request(pool, st.config.timeout + std::chrono::seconds(1),
+                db_call{"stripe.receive", deadline,
+                        caf::make_message(stripe_rx_batch_atom::value, std::move(bodies))})
+      .then(
+          [self, batch, done](stripe_batch_result& r) {
+            settle(self, *batch, &r, nullptr);
+            done();
+          },
+          [self, batch, done](caf::error& err) {
+            settle(self, *batch, nullptr, &err);
+            done();
+          });
+}
+
 caf::result<persistence::stripe_receipt> receive(stripe_webhook_pointer self, std::string body,
                                                  int64_t deadline_ns) {
   auto& st = self->state;
@@ -59,27 +148,9 @@ caf::result<persistence::stripe_receipt> receive(stripe_webhook_pointer self, st
                       "webhook processing is paused after repeated failures; retry in " +
                           std::to_string(wait) + " s (Stripe retries on its own)");
   }
-  auto pool = st.config.pool ? st.config.pool() : caf::actor{};
-  if (!pool) {
-    breaker.on_failure(self->clock().now());
-    publish_state(self);
-    return make_error(errc::database_unavailable, "database_unavailable", "the database pool is restarting");
-  }
   auto rp = self->make_response_promise<persistence::stripe_receipt>();
-  self->request(
-          pool, st.config.timeout + std::chrono::seconds(1),
-          db_call{"stripe.receive", deadline_ns, caf::make_message(stripe_rx_atom::value, std::move(body))})
-      .then(
-          [self, rp](persistence::stripe_receipt& r) mutable {
-            self->state.breaker->on_success(self->clock().now());
-            publish_state(self);
-            rp.deliver(std::move(r));
-          },
-          [self, rp](caf::error& err) mutable {
-            self->state.breaker->on_failure(self->clock().now());
-            publish_state(self);
-            rp.deliver(std::move(err));
-          });
+  st.waiting.push_back({std::move(body), deadline_ns, rp});
+  flush(self);
   return rp;
 }
 

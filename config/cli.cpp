@@ -91,6 +91,46 @@ invocation parse_jobs(const std::vector<std::string>& args) {
   return {command::usage_error, "unknown jobs subcommand '" + sub + "'"};
 }
 
+bool parse_count(const std::string& text, uint64_t min, uint64_t max, uint64_t& out) {
+  try {
+    size_t used = 0;
+    auto v = std::stoull(text, &used);
+    if (used != text.size() || v < min || v > max || text.starts_with("-"))
+      return false;
+    out = v;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+invocation parse_bench(const std::vector<std::string>& args) {
+  if (args.size() < 2 || args[1] != "mailbox")
+    return {command::usage_error, "bench needs a subcommand: mailbox"};
+  invocation inv{command::bench_mailbox, {}};
+  auto& b = inv.bench;
+  for (size_t i = 2; i < args.size(); ++i) {
+    const auto& flag = args[i];
+    if (i + 1 >= args.size())
+      return {command::usage_error, "bench mailbox: " + flag + " needs a value"};
+    const auto& value = args[++i];
+    uint64_t n = 0;
+    if (flag == "--mode" && (value == "fanin" || value == "call"))
+      b.mode = value;
+    else if (flag == "--target" && (value == "supervised" || value == "bare"))
+      b.target = value;
+    else if (flag == "--senders" && parse_count(value, 1, 64, n))
+      b.senders = static_cast<int>(n);
+    else if (flag == "--messages" && parse_count(value, 1, 1'000'000'000, n))
+      b.messages = n;
+    else
+      return {command::usage_error, "bench mailbox: bad " + flag + " '" + value +
+                                        "' (--mode fanin|call, --target supervised|bare, --senders 1-64, "
+                                        "--messages 1-1000000000)"};
+  }
+  return inv;
+}
+
 } // namespace
 
 invocation parse_command_line(const std::vector<std::string>& args) {
@@ -135,6 +175,8 @@ invocation parse_command_line(const std::vector<std::string>& args) {
   }
   if (first == "api-keys")
     return parse_api_keys(args);
+  if (first == "bench")
+    return parse_bench(args);
   if (first.starts_with("-"))
     return {command::usage_error, "unknown flag '" + first + "'"};
   return {command::usage_error, "unknown subcommand '" + first + "'"};
@@ -159,6 +201,10 @@ Commands:
                      create an API key and print it (once: only its hash is stored)
   api-keys list      list API keys (id, name, prefix, created, last used, revoked)
   api-keys revoke ID revoke a key (cached verifications expire within API_KEY_CACHE_SECONDS)
+  bench mailbox [--mode fanin|call] [--target supervised|bare] [--senders N] [--messages N]
+                     stress the actor system: N senders -> one actor (fanin, default 2 senders,
+                     10M messages) or request/response round trips (call); prints msgs/s and
+                     the mailbox high-water mark
   --check COMMAND... say whether COMMAND (and its job name) would be accepted, without
                      running it or reading the environment; exit 0 if so, 2 if not
   --help             show this text

@@ -17,9 +17,20 @@ enum class command {
   jobs_run,
   jobs_list,
   jobs_status,
+  bench_mailbox,
   help,
   version,
   usage_error
+};
+
+/// `bench mailbox`: N senders -> one actor (fanin), or one caller making
+/// request/response round trips (call), against a supervised, instrumented
+/// actor as the service runs them or a bare CAF actor.
+struct bench_options {
+  std::string mode = "fanin";
+  std::string target = "supervised";
+  int senders = 2;
+  uint64_t messages = 10'000'000;
 };
 
 /// What the command line asked for; `error` explains a usage_error.
@@ -37,6 +48,7 @@ struct invocation {
   /// `--check <command>`: validate the command (and its job name) without
   /// running it or reading the environment. Runbook tests use it.
   bool check_only = false;
+  bench_options bench;
 };
 
 /// Parses `clean-service <subcommand> [flags]`. Pure, so it is unit-tested.

@@ -58,8 +58,7 @@ struct actor_metrics::impl : prometheus::Collectable {
                                        {}};
     std::lock_guard lock{const_cast<std::mutex&>(mutex)};
     for (auto& [path, s] : stats) {
-      mailbox.metric.push_back(
-          sample(path, static_cast<double>(std::max<int64_t>(0, s->mailbox.load())), false));
+      mailbox.metric.push_back(sample(path, static_cast<double>(s->mailbox()), false));
       handled.metric.push_back(sample(path, static_cast<double>(s->handled.load()), true));
       shed.metric.push_back(sample(path, static_cast<double>(s->shed.load()), true));
       if (auto ms = s->last_heartbeat_ms.load(); ms > 0)
@@ -79,10 +78,11 @@ actor_metrics::actor_metrics(telemetry::metrics_registry& registry) : impl_(std:
                             .Name("supervisor_escalations_total")
                             .Help("Times a supervisor exceeded its restart intensity and failed.")
                             .Register(r);
-  impl_->processing = &prometheus::BuildHistogram()
-                           .Name("actor_message_processing_seconds")
-                           .Help("Time a supervised actor spent handling one message.")
-                           .Register(r);
+  impl_->processing =
+      &prometheus::BuildHistogram()
+           .Name("actor_message_processing_seconds")
+           .Help("Time a supervised actor spent handling one message (one message in 8 is timed).")
+           .Register(r);
   registry.add_collectable(impl_);
 }
 

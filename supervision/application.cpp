@@ -16,7 +16,9 @@
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
+#include "supervision/actor_config.hpp"
 #include <caf/actor_system.hpp>
+
 #include <caf/actor_system_config.hpp>
 #include <pqxx/pqxx>
 
@@ -72,16 +74,6 @@ public:
 private:
   sigset_t set_{};
 };
-
-caf::actor_system_config actor_config(const config::settings& s) {
-  caf::actor_system_config cfg;
-  // The sharing policy parks idle workers on a condition variable; the
-  // default work-stealing one polls, which on a 2-core box takes CPU from
-  // the HTTP event loop.
-  cfg.set("scheduler.policy", caf::atom("sharing"));
-  cfg.set("scheduler.max-threads", static_cast<size_t>(s.actor_threads));
-  return cfg;
-}
 
 http::server_config server_config(const config::settings& s) {
   http::server_config c;

@@ -3,6 +3,7 @@
 namespace clean::config {
 struct settings;
 struct invocation;
+struct bench_options;
 } // namespace clean::config
 
 namespace clean::supervision {
@@ -26,6 +27,9 @@ int migrate(const config::settings& settings, bool status_only);
 
 /// `clean-service jobs run --job NAME --once | list | status`. Returns the exit code.
 int run_jobs_command(const config::settings& settings, const config::invocation& call);
+
+/// `clean-service bench mailbox ...`: prints one line of results; exit 0.
+int bench_mailbox(const config::settings& settings, const config::bench_options& options);
 
 /// `clean-service --check ...`: 0 when the parsed command would run (a job
 /// name must exist), 2 with the reason on stderr otherwise.

@@ -237,7 +237,7 @@ bool start_child(supervisor_pointer self, size_t i, std::string& error) {
       c.spec.heartbeat_interval.count() > 0 ? c.spec.heartbeat_interval : c.spec.heartbeat_ttl / 3;
   ctx.stats = c.stats;
   c.stats->hung = false;
-  c.stats->mailbox = 0; // a new instance starts with an empty mailbox
+  c.stats->reset_mailbox(); // a new instance starts with an empty mailbox
   try {
     c.handle = c.spec.start(self, ctx);
   } catch (const std::exception& e) {
@@ -356,7 +356,7 @@ nlohmann::ordered_json child_fields(supervisor_pointer self, const child_state& 
     j["last_heartbeat_age_ms"] = std::max<int64_t>(0, unix_ms() - last);
   else
     j["last_heartbeat_age_ms"] = nullptr;
-  j["mailbox_size"] = std::max<int64_t>(0, c.stats->mailbox.load());
+  j["mailbox_size"] = c.stats->mailbox();
   j["mailbox_limit"] = c.stats->mailbox_limit;
   j["messages_handled"] = c.stats->handled.load();
   j["messages_shed"] = c.stats->shed.load();

@@ -280,6 +280,9 @@ child_spec stripe_child(const config::settings& settings, telemetry::metrics_reg
   stripe_webhook_config cfg;
   cfg.breaker = settings.stripe.breaker;
   cfg.timeout = settings.api_request_timeout;
+  // Half the pool for webhook batches: ingest stays fast under a burst of
+  // deliveries and the client API keeps connections of its own.
+  cfg.max_batches_in_flight = std::max(1, settings.database_pool_size / 2);
   cfg.delivery = &metrics.delivery();
   cfg.metrics = &metrics.stripe();
   cfg.board = std::move(board);

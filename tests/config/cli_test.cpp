@@ -95,3 +95,25 @@ CAF_TEST(check only) {
   CAF_CHECK(call({"--check"}).cmd == command::usage_error);
   CAF_CHECK(call({"--check", "--help"}).cmd == command::usage_error);
 }
+
+CAF_TEST(bench mailbox) {
+  auto b = call({"bench", "mailbox"});
+  CAF_CHECK(b.cmd == command::bench_mailbox);
+  CAF_CHECK_EQUAL(b.bench.mode, "fanin");
+  CAF_CHECK_EQUAL(b.bench.target, "supervised");
+  CAF_CHECK_EQUAL(b.bench.senders, 2);
+  auto c = call(
+      {"bench", "mailbox", "--mode", "call", "--target", "bare", "--messages", "1000", "--senders", "4"});
+  CAF_CHECK(c.cmd == command::bench_mailbox);
+  CAF_CHECK_EQUAL(c.bench.mode, "call");
+  CAF_CHECK_EQUAL(c.bench.target, "bare");
+  CAF_CHECK_EQUAL(c.bench.messages, 1000u);
+  CAF_CHECK_EQUAL(c.bench.senders, 4);
+  for (auto args : std::vector<std::vector<std::string>>{{"bench"},
+                                                         {"bench", "http"},
+                                                         {"bench", "mailbox", "--senders", "0"},
+                                                         {"bench", "mailbox", "--senders", "-3"},
+                                                         {"bench", "mailbox", "--messages"},
+                                                         {"bench", "mailbox", "--mode", "fanout"}})
+    CAF_CHECK(call(args).cmd == command::usage_error);
+}

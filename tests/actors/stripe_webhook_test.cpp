@@ -1,0 +1,143 @@
+#define CAF_SUITE actors.stripe_webhook
+#include <caf/test/unit_test_impl.hpp>
+
+#include <caf/test/dsl.hpp>
+
+#include "actors/stripe_webhook.hpp"
+
+#include <deque>
+
+using namespace clean;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Stands in for the pool: keeps every batch it is given until the test
+/// answers it, so batching is observable step by step.
+struct pool_log {
+  struct call {
+    std::vector<std::string> bodies;
+    caf::response_promise promise;
+  };
+  std::deque<call> calls;
+};
+
+using answer_atom = caf::atom_constant<caf::atom("answer")>;
+
+/// Promises are kept by the actor that made them: the test asks the fake
+/// pool to answer call `index`, with a result or an error.
+caf::behavior fake_pool(caf::event_based_actor* self, pool_log* log) {
+  return {
+      [self, log](db_call& c) {
+        auto rp = self->make_response_promise();
+        log->calls.push_back({c.payload.get_as<std::vector<std::string>>(1), rp});
+        return rp;
+      },
+      [log](answer_atom, size_t index, stripe_batch_result& r) {
+        log->calls[index].promise.deliver(std::move(r));
+      },
+      [log](answer_atom, size_t index, caf::error& e) { log->calls[index].promise.deliver(std::move(e)); },
+  };
+}
+
+persistence::stripe_receipt receipt(const std::string& body) {
+  persistence::stripe_receipt r;
+  r.result = "applied";
+  r.event_id = body;
+  return r;
+}
+
+struct fixture : test_coordinator_fixture<> {
+  pool_log log;
+  caf::actor pool;
+  caf::actor webhook;
+
+  fixture() {
+    pool = sys.spawn(fake_pool, &log);
+    stripe_webhook_config cfg;
+    cfg.pool = [this] {
+      return pool;
+    };
+    cfg.max_batches_in_flight = 1;
+    cfg.max_batch = 3;
+    cfg.breaker.window = 10;
+    cfg.breaker.minimum_calls = 10;
+    cfg.tick_interval = 1h;
+    webhook = sys.spawn(stripe_webhook, cfg, supervised_context{});
+    sched.run();
+  }
+
+  ~fixture() override {
+    for (auto a : {webhook, pool})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  using outcome = std::shared_ptr<std::string>;
+
+  /// A delivery from its own client actor; the outcome fills in when the
+  /// webhook actor answers: the event id, or "error:<detail code>".
+  outcome deliver(const std::string& body) {
+    auto out = std::make_shared<std::string>();
+    sys.spawn([this, body, out](caf::event_based_actor* client) {
+      client->request(webhook, caf::infinite, stripe_rx_atom::value, body, int64_t{0})
+          .then([out](persistence::stripe_receipt& r) { *out = r.event_id; },
+                [out](caf::error& e) { *out = "error:" + detail_of(e).code; });
+    });
+    sched.run();
+    return out;
+  }
+
+  template <class Answer>
+  void answer(size_t index, Answer a) {
+    caf::anon_send(pool, answer_atom::value, index, std::move(a));
+    sched.run();
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(stripe_webhook_tests, fixture)
+
+CAF_TEST(an idle actor sends a delivery on at once) {
+  auto h = deliver("evt_1");
+  CAF_REQUIRE_EQUAL(log.calls.size(), 1u);
+  CAF_CHECK_EQUAL(log.calls[0].bodies, std::vector<std::string>{"evt_1"});
+  answer(0, stripe_batch_result{{receipt("evt_1")}, {""}});
+  CAF_CHECK_EQUAL(*h, "evt_1");
+}
+
+CAF_TEST(deliveries arriving during a batch go together in the next) {
+  auto first = deliver("evt_1");
+  std::vector<outcome> waiting;
+  for (auto id : {"evt_2", "evt_3", "evt_4", "evt_5"})
+    waiting.push_back(deliver(id));
+  // One batch at the database: the others wait, nothing is sent yet.
+  CAF_REQUIRE_EQUAL(log.calls.size(), 1u);
+  answer(0, stripe_batch_result{{receipt("evt_1")}, {""}});
+  CAF_CHECK_EQUAL(*first, "evt_1");
+  // The next batch takes up to max_batch (3) of them, in arrival order.
+  CAF_REQUIRE_EQUAL(log.calls.size(), 2u);
+  CAF_CHECK_EQUAL(log.calls[1].bodies, (std::vector<std::string>{"evt_2", "evt_3", "evt_4"}));
+  // Each delivery gets its own outcome.
+  answer(1, stripe_batch_result{{receipt("evt_2"), {}, receipt("evt_4")}, {"", "bad row", ""}});
+  CAF_CHECK_EQUAL(*waiting[0], "evt_2");
+  CAF_CHECK_EQUAL(*waiting[1], "error:processing_error");
+  CAF_CHECK_EQUAL(*waiting[2], "evt_4");
+  CAF_REQUIRE_EQUAL(log.calls.size(), 3u);
+  CAF_CHECK_EQUAL(log.calls[2].bodies, std::vector<std::string>{"evt_5"});
+  answer(2, stripe_batch_result{{receipt("evt_5")}, {""}});
+  CAF_CHECK_EQUAL(*waiting[3], "evt_5");
+}
+
+CAF_TEST(a failed batch fails each of its deliveries and the next batch still goes) {
+  auto first = deliver("evt_1");
+  auto second = deliver("evt_2");
+  answer(0, make_error(errc::database_unavailable, "database_unavailable", "down"));
+  CAF_CHECK_EQUAL(*first, "error:database_unavailable");
+  CAF_REQUIRE_EQUAL(log.calls.size(), 2u);
+  answer(1, stripe_batch_result{{receipt("evt_2")}, {""}});
+  CAF_CHECK_EQUAL(*second, "evt_2");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
