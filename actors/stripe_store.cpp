@@ -42,9 +42,7 @@ stripe_batch_result receive_batch(pqxx::connection_base& conn, const std::vector
   try {
     pqxx::work tx{conn};
     stripe_batch_result out;
-    out.receipts.reserve(bodies.size());
-    for (const auto& body : bodies)
-      out.receipts.push_back(persistence::stripe_events::receive(tx, body));
+    out.receipts = persistence::stripe_events::receive_many(tx, bodies);
     tx.commit();
     out.errors.resize(bodies.size());
     return out;

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <set>
 
 namespace clean::persistence {
 
@@ -216,6 +218,55 @@ bool well_formed(const json& e) {
          e["data"]["object"].is_object();
 }
 
+/// A PostgreSQL array literal of text values: every element quoted, with
+/// quotes and backslashes escaped (bodies are JSON, full of both).
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string bigint_array(const std::vector<int64_t>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i)
+    out += (i > 0 ? "," : "") + std::to_string(values[i]);
+  out += '}';
+  return out;
+}
+
+// One statement for every new event of a batch; ids in order, so two
+// batches inserting overlapping ids lock them in the same order.
+constexpr const char* insert_many_sql =
+    "INSERT INTO stripe_events (id, type, status, payload, stripe_created_at) "
+    "SELECT u.id, u.type, 'received', u.payload, to_timestamp(NULLIF(u.created, 0)) "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(id, type, payload, created) "
+    "ORDER BY u.id ON CONFLICT (id) DO NOTHING RETURNING id";
+constexpr const char* prior_many_sql =
+    "SELECT id, status, invoice_id, detail FROM stripe_events WHERE id = ANY($1::text[])";
+constexpr const char* settle_many_sql =
+    "UPDATE stripe_events e SET status = u.status, invoice_id = NULLIF(u.invoice, 0), detail = u.detail, "
+    "processed_at = now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) "
+    "AS u(id, status, invoice, detail) WHERE e.id = u.id";
+
+/// What a redelivery of an already stored event comes to (see receive).
+stripe_receipt redelivered(const pqxx::row* prior) {
+  if (prior && (*prior)[size{1}].as<std::string>() == "payload_mismatch")
+    return outcome("payload_mismatch", (*prior)[size{2}].is_null() ? 0 : (*prior)[size{2}].as<int64_t>(),
+                   (*prior)[size{3}].is_null() ? std::string{} : (*prior)[size{3}].as<std::string>());
+  return outcome("duplicate", 0, "already received");
+}
+
 } // namespace
 
 namespace stripe_events {
@@ -251,6 +302,80 @@ stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) 
   r.event_id = id;
   r.type = type;
   return r;
+}
+
+std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx, const std::vector<std::string>& bodies) {
+  std::vector<stripe_receipt> out(bodies.size());
+  std::vector<json> events(bodies.size());
+  std::vector<std::string> ids, types, payloads;
+  std::vector<int64_t> created;
+  std::map<std::string, size_t> first_of; // an id twice in one batch: the later one is a redelivery
+  std::vector<size_t> fresh;              // positions offered for insertion
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    events[i] = json::parse(bodies[i], nullptr, false);
+    if (!well_formed(events[i])) {
+      out[i] = receive(tx, bodies[i]); // stored for inspection, as alone
+      continue;
+    }
+    auto id = events[i]["id"].get<std::string>();
+    out[i].event_id = id;
+    out[i].type = events[i]["type"].get<std::string>();
+    if (!first_of.emplace(id, i).second)
+      continue;
+    fresh.push_back(i);
+    ids.push_back(id);
+    types.push_back(out[i].type);
+    payloads.push_back(bodies[i]);
+    created.push_back(int_at(events[i], "created").value_or(0));
+  }
+  std::set<std::string> inserted;
+  if (!ids.empty())
+    for (const auto& row : tx.exec_params(insert_many_sql, text_array(ids), text_array(types),
+                                          text_array(payloads), bigint_array(created)))
+      inserted.insert(row[size{0}].as<std::string>());
+  // Everything not inserted now was stored before (or earlier in this batch).
+  std::vector<std::string> known;
+  for (auto& [id, i] : first_of)
+    if (!inserted.count(id))
+      known.push_back(id);
+  std::map<std::string, pqxx::row> prior;
+  pqxx::result prior_rows;
+  if (!known.empty()) {
+    prior_rows = tx.exec_params(prior_many_sql, text_array(known));
+    for (const auto& row : prior_rows)
+      prior.emplace(row[size{0}].as<std::string>(), row);
+  }
+  std::vector<std::string> settle_ids, statuses, details;
+  std::vector<int64_t> invoices;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    if (out[i].event_id.empty() || !out[i].result.empty())
+      continue; // malformed: already answered
+    // Copies: out[i] is overwritten below.
+    auto id = out[i].event_id;
+    auto type = out[i].type;
+    if (!inserted.count(id)) {
+      auto it = prior.find(id);
+      out[i] = redelivered(it == prior.end() ? nullptr : &it->second);
+    } else if (first_of[id] != i) {
+      // Delivered twice in one batch: the second sees what the first became.
+      const auto& first = out[first_of[id]];
+      out[i] = first.result == "payload_mismatch"
+                   ? outcome("payload_mismatch", first.invoice_id, first.detail)
+                   : outcome("duplicate", 0, "already received");
+    } else {
+      out[i] = apply(tx, id, type, events[i]["data"]["object"]);
+      settle_ids.push_back(id);
+      statuses.push_back(out[i].result);
+      invoices.push_back(out[i].invoice_id);
+      details.push_back(out[i].detail.substr(0, 2000));
+    }
+    out[i].event_id = id;
+    out[i].type = type;
+  }
+  if (!settle_ids.empty())
+    tx.exec_params(settle_many_sql, text_array(settle_ids), text_array(statuses), bigint_array(invoices),
+                   text_array(details));
+  return out;
 }
 
 stripe_receipt replay(pqxx::transaction_base& tx, const std::string& event_id) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <string>
+#include <vector>
 
 namespace pqxx {
 class transaction_base;
@@ -37,6 +38,13 @@ namespace stripe_events {
 
 /// Records and applies one verified delivery (the raw body as signed).
 stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
+
+/// Records and applies a batch of deliveries in the caller's transaction
+/// with one INSERT and one settling UPDATE for all (plus what applying each
+/// needs): receipts in the order of `raw_bodies`, each what `receive` would
+/// have answered had they come one after another.
+std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx,
+                                         const std::vector<std::string>& raw_bodies);
 
 /// Applies a stored event again (after a fix). Throws domain_error
 /// not_found for an unknown id.

@@ -250,7 +250,10 @@ class BasicMetrics(unittest.TestCase):
         self.assertEqual(status, 200)
 
     def test_summary_follows_the_counters(self):
-        before = self.basic()
+        # The email sender and the runner publish their state once started.
+        before = wait_until(lambda: (lambda b: b if "email" in b["circuits"] and "jobs-runner" in b["jobs"] else None)(
+            self.basic()), timeout=10)
+        self.assertIsNotNone(before, self.basic())
         for key in ("reminders", "emails", "webhooks", "dead_letters", "circuits", "jobs"):
             self.assertIn(key, before)
         self.assertEqual(before["circuits"].get("email"), "closed")

@@ -250,6 +250,37 @@ class EffectsTest(unittest.TestCase):
         self.assertEqual(q("SELECT count(*) FROM outbox_events WHERE dedupe_key LIKE 'invoice:%d:payment_failed:%%'"
                            % inv["id"]), "1")
 
+    def test_a_concurrent_burst_answers_each_delivery_as_it_would_alone(self):
+        # Many at once go to the database in shared batches (group commit):
+        # each must still come to what it would have come to on its own.
+        ignored = [event("customer.created", {"id": "cus_burst_%d" % i, "object": "customer"}) for i in range(20)]
+        invoices = [invoice() for _ in range(4)]
+        paid = [event("payment_intent.succeeded", intent(inv)) for inv in invoices]
+        mismatch_inv = invoice(amount=5000)
+        mismatched = event("payment_intent.succeeded", intent(mismatch_inv, amount=50))
+        junk = json.dumps({"burst": True, "n": seq[0]})
+        payloads = ignored * 2 + paid * 2 + [mismatched, mismatched, junk]
+        headers = sign(payloads)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+            answers = list(pool.map(lambda ph: deliver(*ph), zip(payloads, headers)))
+        by_payload = {}
+        for payload, (status, _, body) in zip(payloads, answers):
+            by_payload.setdefault(payload, []).append(
+                (status, body.get("result") or body.get("error", {}).get("code")))
+        for payload in ignored:
+            self.assertEqual(sorted(by_payload[payload]), [(200, "duplicate"), (200, "ignored")])
+        for payload in paid:
+            self.assertEqual(sorted(by_payload[payload]), [(200, "applied"), (200, "duplicate")])
+        self.assertEqual(by_payload[mismatched], [(400, "payload_mismatch")] * 2)
+        self.assertEqual(by_payload[junk], [(400, "payload_mismatch")])
+        self.assertEqual([invoice_status(inv) for inv in invoices], ["paid"] * 4)
+        self.assertEqual(invoice_status(mismatch_inv), "open")
+        ids = ",".join("'%s'" % json.loads(p)["id"] for p in ignored)
+        self.assertEqual(q("SELECT count(*) FROM stripe_events WHERE status = 'ignored' AND id IN (%s)" % ids), "20")
+        # What was stored is the body exactly as signed.
+        first = json.loads(ignored[0])["id"]
+        self.assertEqual(q("SELECT payload FROM stripe_events WHERE id = '%s'" % first), ignored[0])
+
 
 class FakeStripeApi(http.server.BaseHTTPRequestHandler):
     pages = {}  # starting_after ("" for the first page) -> (events, has_more)
