@@ -48,7 +48,7 @@ struct stripe_webhook_config {
   std::chrono::milliseconds sync_grace{10000};
   /// Group commit: at most this many batches at the database at once;
   /// deliveries arriving meanwhile wait and go together in the next one.
-  /// One in flight per pooled connection it may use is the sweet spot.
+  /// Fewer, fuller batches win: the service allows a quarter of the pool.
   int max_batches_in_flight = 4;
   size_t max_batch = 64;
   const telemetry::delivery_metrics* delivery = nullptr; // circuit gauges (may be null)
