@@ -305,6 +305,9 @@ class Bench:
 
     def close(self):
         self.procs.stop_all()
+        # Leave no server behind: the private cluster is started again (and
+        # its data reused) by the next run.
+        subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster"), "stop", self.pg_dir], capture_output=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def rounds_of(self, contenders):
