@@ -46,6 +46,16 @@ void set_limits(CURL* c, std::chrono::milliseconds connect, std::chrono::millise
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
 }
 
+transfer perform(CURL* c, curl_slist* list, CURLoption option) {
+  transfer t{curl_easy_perform(c), 0};
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.code);
+  if (list) {
+    curl_easy_setopt(c, option, nullptr);
+    curl_slist_free_all(list);
+  }
+  return t;
+}
+
 std::string describe(CURLcode rc, const char* error_buffer, long code) {
   std::string out = error_buffer && *error_buffer ? error_buffer : curl_easy_strerror(rc);
   if (code > 0)

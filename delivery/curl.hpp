@@ -43,6 +43,16 @@ void collect_into(CURL* c, body& b);
 void set_limits(CURL* c, std::chrono::milliseconds connect, std::chrono::milliseconds total,
                 char* error_buffer);
 
+/// What one transfer came to: libcurl's code and the server's reply code.
+struct transfer {
+  CURLcode rc;
+  long code;
+};
+
+/// Runs the transfer, then detaches `list` (set as `option`: headers or
+/// mail recipients) from the handle and frees it. `list` may be null.
+transfer perform(CURL* c, curl_slist* list = nullptr, CURLoption option = CURLOPT_HTTPHEADER);
+
 /// libcurl's message (the error buffer's when set) and the reply code.
 std::string describe(CURLcode rc, const char* error_buffer, long code);
 

@@ -105,11 +105,7 @@ public:
     else if (s_.starttls == config::smtp_tls::required)
       tls = CURLUSESSL_ALL;
     curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
-    auto rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, nullptr);
-    curl_slist_free_all(rcpt);
+    auto [rc, code] = curl::perform(c, rcpt, CURLOPT_MAIL_RCPT);
     return classify(rc, code, error);
   }
 
@@ -154,11 +150,7 @@ public:
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
     curl::collect_into(c, answer);
     curl::set_limits(c, s_.smtp_connect_timeout, s_.send_timeout, error);
-    auto rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-    curl_slist_free_all(headers);
+    auto [rc, code] = curl::perform(c, headers);
     if (rc == CURLE_OPERATION_TIMEDOUT)
       return {send_status::timeout, curl::describe(rc, error, code), code};
     if (rc != CURLE_OK)
@@ -204,9 +196,7 @@ public:
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size()));
     curl::collect_into(c, answer);
     curl::set_limits(c, s_.connect_timeout, s_.send_timeout, error);
-    auto rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    auto [rc, code] = curl::perform(c);
     if (rc == CURLE_OPERATION_TIMEDOUT)
       return {send_status::timeout, curl::describe(rc, error, code), code};
     if (rc != CURLE_OK)

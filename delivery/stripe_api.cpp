@@ -45,11 +45,7 @@ stripe_event_page stripe_api_client::undelivered_events(int64_t created_since_un
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl::collect_into(c, body);
   curl::set_limits(c, std::min(impl_->timeout, std::chrono::milliseconds{10000}), impl_->timeout, error);
-  auto rc = curl_easy_perform(c);
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  curl_slist_free_all(headers);
+  auto [rc, code] = curl::perform(c, headers);
   if (rc != CURLE_OK) {
     page.outcome = {rc == CURLE_OPERATION_TIMEDOUT ? send_status::timeout : send_status::failed,
                     curl::describe(rc, error, 0), code};

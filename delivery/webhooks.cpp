@@ -50,11 +50,7 @@ send_outcome webhook_client::post(const std::string& event_id, const std::string
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl::collect_into(c, answer);
   curl::set_limits(c, std::min(impl_->timeout, std::chrono::milliseconds{10000}), impl_->timeout, error);
-  auto rc = curl_easy_perform(c);
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  curl_slist_free_all(headers);
+  auto [rc, code] = curl::perform(c, headers);
   if (rc == CURLE_OPERATION_TIMEDOUT)
     return {send_status::timeout, curl::describe(rc, error, 0), code};
   if (rc != CURLE_OK)

@@ -310,7 +310,6 @@ std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx, const std::
   std::vector<std::string> ids, types, payloads;
   std::vector<int64_t> created;
   std::map<std::string, size_t> first_of; // an id twice in one batch: the later one is a redelivery
-  std::vector<size_t> fresh;              // positions offered for insertion
   for (size_t i = 0; i < bodies.size(); ++i) {
     events[i] = json::parse(bodies[i], nullptr, false);
     if (!well_formed(events[i])) {
@@ -322,7 +321,6 @@ std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx, const std::
     out[i].type = events[i]["type"].get<std::string>();
     if (!first_of.emplace(id, i).second)
       continue;
-    fresh.push_back(i);
     ids.push_back(id);
     types.push_back(out[i].type);
     payloads.push_back(bodies[i]);
