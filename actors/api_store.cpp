@@ -33,16 +33,46 @@ api_result write(pqxx::connection_base& conn, const write_context& w, uint16_t s
   return out;
 }
 
-nlohmann::json get_resource(pqxx::transaction_base& tx, resource kind, int64_t id) {
+std::vector<std::optional<nlohmann::json>> get_resources(pqxx::transaction_base& tx, resource kind,
+                                                         const std::vector<int64_t>& ids) {
   switch (kind) {
     case resource::customers:
-      return customers::get(tx, id);
+      return customers::get_many(tx, ids);
     case resource::bookings:
-      return bookings::get(tx, id);
+      return bookings::get_many(tx, ids);
     case resource::invoices:
-      return invoices::get(tx, id);
+      return invoices::get_many(tx, ids);
   }
   throw std::logic_error("unknown resource");
+}
+
+const char* noun_of(resource kind) {
+  switch (kind) {
+    case resource::customers:
+      return "customer";
+    case resource::bookings:
+      return "booking";
+    case resource::invoices:
+      return "invoice";
+  }
+  return "record";
+}
+
+/// One answer per id, in order: 200 with the record, or 404 whose body is
+/// the message a single read would have failed with.
+std::vector<api_result> read_many(pqxx::connection_base& conn, resource kind,
+                                  const std::vector<int64_t>& ids) {
+  pqxx::nontransaction tx{conn};
+  auto found = get_resources(tx, kind, ids);
+  std::vector<api_result> out;
+  out.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (found[i])
+      out.push_back({200, found[i]->dump(), false});
+    else
+      out.push_back({404, std::string{"no "} + noun_of(kind) + " with id " + std::to_string(ids[i]), false});
+  }
+  return out;
 }
 
 nlohmann::json list_resource(pqxx::transaction_base& tx, const list_query& q) {
@@ -127,9 +157,7 @@ caf::behavior api_store(pqxx::connection_base& conn, api_store_options opts) {
       [c](answer_atom, const write_context& w, const nps_input& in) {
         return write(*c, w, 201, [&](pqxx::work& tx) { return nps::answer(tx, in); });
       },
-      [c](get_atom, resource kind, int64_t id) {
-        return read(*c, [&](pqxx::transaction_base& tx) { return get_resource(tx, kind, id); });
-      },
+      [c](get_atom, resource kind, const std::vector<int64_t>& ids) { return read_many(*c, kind, ids); },
       [c](list_atom, const list_query& q) {
         return read(*c, [&](pqxx::transaction_base& tx) { return list_resource(tx, q); });
       },

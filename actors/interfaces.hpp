@@ -144,7 +144,7 @@ using queues_atom = caf::atom_constant<caf::atom("queues")>;
 using circuit_set_atom = caf::atom_constant<caf::atom("circ_set")>;
 
 /// Work for the database pool: `payload` is run by a pooled connection's
-/// handlers (e.g. `(get_atom, resource, id)`), whose answer comes back to
+/// handlers (e.g. `(get_atom, resource, ids)`), whose answer comes back to
 /// the caller as the response. `op` names it in `db_query_duration_seconds`.
 /// `deadline_ns` (steady clock) bounds the wait for a connection and the
 /// query itself: past it the caller gets `errc::deadline_exceeded` and the
@@ -169,7 +169,8 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (create_atom, write_context, customer_input)
 ///   (create_atom, write_context, booking_input)
 ///   (create_atom, write_context, invoice_input)
-///   (get_atom, resource, int64_t id)
+///   (get_atom, resource, std::vector<int64_t> ids) -> std::vector<api_result>
+///     one statement; per id 200 with the record or 404 with the message
 ///   (list_atom, list_query)
 ///   (complete_atom | cancel_atom, write_context, int64_t booking_id)
 ///   (answer_atom, write_context, nps_input)
@@ -215,6 +216,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::nps_input)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::resource)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::list_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<clean::persistence::api_result>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::api_principal)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::write_context)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::break_glass_grant)

@@ -11,6 +11,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 
+#include <algorithm>
+#include <array>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 
@@ -99,20 +102,27 @@ struct call {
 
   /// Runs `payload` on a pooled connection; `on_ok` gets its answer,
   /// `on_error` a failure.
+  /// The end of this request's budget inside the service, from now.
+  int64_t deadline_from_now() const {
+    auto at = steady::now() + env->config.request_timeout;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+  }
+
   template <class OnOk, class OnError>
-  void database(std::string op, caf::message payload, OnOk on_ok, OnError on_error) const {
+  void database(std::string op, caf::message payload, OnOk on_ok, OnError on_error,
+                int64_t deadline_ns = 0) const {
     auto pool = env->config.pool();
-    if (!pool)
-      return fail(map_error(make_error(errc::database_unavailable, "database_unavailable",
-                                       "the database pool is restarting; retry shortly")));
-    auto timeout = env->config.request_timeout;
-    auto deadline =
-        std::chrono::duration_cast<std::chrono::nanoseconds>((steady::now() + timeout).time_since_epoch())
-            .count();
+    if (!pool) {
+      auto err = make_error(errc::database_unavailable, "database_unavailable",
+                            "the database pool is restarting; retry shortly");
+      return on_error(err);
+    }
+    if (deadline_ns == 0)
+      deadline_ns = deadline_from_now();
     // The pool answers by the deadline itself; the extra second only
     // covers a pool that died with the request.
-    actors->request(pool, timeout + std::chrono::seconds(1), std::move(on_ok), std::move(on_error),
-                    db_call{std::move(op), deadline, std::move(payload)});
+    actors->request(pool, env->config.request_timeout + std::chrono::seconds(1), std::move(on_ok),
+                    std::move(on_error), db_call{std::move(op), deadline_ns, std::move(payload)});
   }
 
   void database(std::string op, caf::message payload) const {
@@ -233,6 +243,108 @@ handler create_route(env_ptr env, std::string op, Parse parse) {
   };
 }
 
+/// Reads by id go to the database in batches: one message to the pool, one
+/// statement, one answer back for all of them. The cost of a read is mostly
+/// its thread hand-offs (io loop -> pool -> connection -> pool -> io loop,
+/// see PERF-NOTES), and a batch pays them once. As with group commit, reads
+/// that arrive while `read_batches_in_flight` batches of this loop are at
+/// the database wait for one of them to come back and then go together; an
+/// idle service sends a lone read at once, at the end of the loop's pass.
+class read_batches {
+public:
+  void add(const call& c, std::string op, resource kind, int64_t id) {
+    limit_ = std::max(1, c.env->config.read_batches_in_flight);
+    auto& q = waiting_[static_cast<size_t>(kind)];
+    if (q.empty())
+      ops_[static_cast<size_t>(kind)] = std::move(op);
+    q.push_back({c, id, c.deadline_from_now()});
+    schedule(c.actors);
+  }
+
+private:
+  static constexpr size_t max_batch = 64;
+  static constexpr size_t kinds = 3;
+
+  struct read {
+    call c;
+    int64_t id;
+    int64_t deadline_ns;
+  };
+
+  bool any_waiting() const {
+    return std::any_of(waiting_.begin(), waiting_.end(), [](const auto& q) { return !q.empty(); });
+  }
+
+  void schedule(gateway* g) {
+    if (flush_posted_ || in_flight_ >= limit_ || !any_waiting())
+      return;
+    flush_posted_ = true;
+    g->post([this, g] { flush(g); });
+  }
+
+  void flush(gateway* g) {
+    flush_posted_ = false;
+    // Kinds take turns, so a flood of one kind cannot starve another.
+    for (size_t tried = 0; tried < kinds && in_flight_ < limit_; ++tried) {
+      next_kind_ = (next_kind_ + 1) % kinds;
+      auto& q = waiting_[next_kind_];
+      while (!q.empty() && in_flight_ < limit_)
+        send(g, static_cast<resource>(next_kind_), take(q));
+    }
+  }
+
+  std::vector<read> take(std::deque<read>& q) {
+    std::vector<read> out;
+    while (!q.empty() && out.size() < max_batch) {
+      out.push_back(std::move(q.front()));
+      q.pop_front();
+    }
+    return out;
+  }
+
+  void send(gateway* g, resource kind, std::vector<read> batch) {
+    std::vector<int64_t> ids;
+    std::vector<call> calls;
+    int64_t deadline = batch.front().deadline_ns; // the oldest read's
+    for (auto& r : batch) {
+      ids.push_back(r.id);
+      calls.push_back(std::move(r.c));
+    }
+    ++in_flight_;
+    auto first = calls.front();
+    first.database(
+        ops_[static_cast<size_t>(kind)], caf::make_message(get_atom::value, kind, std::move(ids)),
+        [this, g, calls](std::vector<api_result>& results) {
+          for (size_t i = 0; i < calls.size() && i < results.size(); ++i) {
+            if (results[i].status == 404)
+              calls[i].fail(bhttp::status::not_found, "not_found", std::move(results[i].body));
+            else
+              calls[i].answer(results[i]);
+          }
+          landed(g);
+        },
+        [this, g, calls](caf::error& err) {
+          auto m = map_error(err);
+          for (const auto& c : calls)
+            c.fail(m);
+          landed(g);
+        },
+        deadline);
+  }
+
+  void landed(gateway* g) {
+    --in_flight_;
+    schedule(g);
+  }
+
+  std::array<std::deque<read>, kinds> waiting_;
+  std::array<std::string, kinds> ops_;
+  size_t next_kind_ = 0;
+  int in_flight_ = 0;
+  int limit_ = 1;
+  bool flush_posted_ = false;
+};
+
 handler get_route(env_ptr env, std::string op, resource kind) {
   return [env, op, kind](request_context& ctx, responder reply) {
     auto c = make_call(env, ctx, std::move(reply));
@@ -240,7 +352,7 @@ handler get_route(env_ptr env, std::string op, resource kind) {
     authenticated(c, ctx, [c, op, kind, id](const api_principal&) {
       if (!id)
         return c.fail(bhttp::status::not_found, "not_found", "no record with that id");
-      c.database(op, caf::make_message(get_atom::value, kind, *id));
+      c.actors->local<read_batches>().add(c, op, kind, *id);
     });
   };
 }

@@ -23,6 +23,9 @@ struct api_config {
   /// How long a verified API key is trusted without asking the database:
   /// the longest a revoked key keeps working (0 = always ask).
   std::chrono::milliseconds key_cache_ttl{5000};
+  /// Per event loop: reads by id that arrive while this many batches of
+  /// them are at the database wait and go together in the next one.
+  int read_batches_in_flight = 2;
   const telemetry::api_metrics* metrics = nullptr;
 };
 

@@ -7,6 +7,9 @@
 #include <caf/scoped_execution_unit.hpp>
 
 #include <chrono>
+#include <memory>
+#include <typeindex>
+#include <unordered_map>
 #include <utility>
 
 namespace clean::http {
@@ -51,6 +54,17 @@ public:
     boost::asio::post(ioc_, std::forward<F>(f));
   }
 
+  /// State a route keeps per event loop (such as reads waiting to go to
+  /// the database together), created on first use and living as long as
+  /// this gateway. Call only from this loop's thread.
+  template <class T>
+  T& local() {
+    auto& slot = locals_[std::type_index(typeid(T))];
+    if (!slot)
+      slot = std::make_shared<T>();
+    return *static_cast<T*>(slot.get());
+  }
+
   /// The companion's handle, for actors that want to address this loop.
   const caf::actor& handle() const { return handle_; }
 
@@ -64,6 +78,7 @@ private:
   caf::actor handle_;
   gateway_actor* self_;
   caf::scoped_execution_unit context_;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;
 };
 
 } // namespace clean::http

@@ -22,7 +22,7 @@ constexpr const char* insert_sql =
     "INSERT INTO bookings (customer_id, scheduled_at, duration_minutes, address, price_cents, currency) "
     "SELECT $1, micros_to_ts($2), $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM customers WHERE id = $1) "
     "RETURNING " BOOKING_COLUMNS;
-constexpr const char* get_sql = "SELECT " BOOKING_COLUMNS " FROM bookings WHERE id = $1";
+constexpr const char* get_many_sql = "SELECT " BOOKING_COLUMNS " FROM bookings WHERE id = ANY($1::bigint[])";
 // The status condition makes concurrent transitions race safely: the loser
 // re-checks the row after the winner commits and updates nothing.
 constexpr const char* complete_sql = "UPDATE bookings SET status = 'completed', completed_at = now() "
@@ -73,7 +73,7 @@ nlohmann::json subject(int64_t booking_id, int64_t customer_id) {
 
 void bookings::prepare(pqxx::connection_base& conn) {
   conn.prepare("booking_insert", insert_sql);
-  conn.prepare("booking_get", get_sql);
+  conn.prepare("booking_get_many", get_many_sql);
   conn.prepare("booking_complete", complete_sql);
   conn.prepare("booking_cancel", cancel_sql);
   conn.prepare("booking_status", status_sql);
@@ -94,12 +94,9 @@ nlohmann::json bookings::create(pqxx::transaction_base& tx, const booking_input&
   return booking;
 }
 
-nlohmann::json bookings::get(pqxx::transaction_base& tx, int64_t id) {
-  auto res = tx.exec_prepared("booking_get", id);
-  if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found",
-                       "no booking with id " + std::to_string(id));
-  return to_json(res[0]);
+std::vector<std::optional<nlohmann::json>> bookings::get_many(pqxx::transaction_base& tx,
+                                                              const std::vector<int64_t>& ids) {
+  return rows::by_id(tx.exec_prepared("booking_get_many", rows::bigint_array(ids)), ids, to_json);
 }
 
 nlohmann::json bookings::list(pqxx::transaction_base& tx, const list_query& q) {

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+#include <vector>
+
 namespace pqxx {
 class connection_base;
 class transaction_base;
@@ -19,7 +22,9 @@ public:
   static void prepare(pqxx::connection_base& conn);
   /// Throws domain_error(invalid) when the customer does not exist.
   static nlohmann::json create(pqxx::transaction_base& tx, const booking_input& in);
-  static nlohmann::json get(pqxx::transaction_base& tx, int64_t id);
+  /// Records by id in one statement: each id's, or nullopt where unknown.
+  static std::vector<std::optional<nlohmann::json>> get_many(pqxx::transaction_base& tx,
+                                                             const std::vector<int64_t>& ids);
   static nlohmann::json list(pqxx::transaction_base& tx, const list_query& q);
   /// Only a scheduled booking can be completed or cancelled: otherwise
   /// domain_error(conflict); unknown id: domain_error(not_found).

@@ -15,7 +15,8 @@ constexpr const char* columns =
 const std::string insert_sql = std::string{"INSERT INTO customers (name, email, phone) "
                                            "VALUES ($1, $2, NULLIF($3, '')) RETURNING "} +
                                columns;
-const std::string get_sql = std::string{"SELECT "} + columns + " FROM customers WHERE id = $1";
+const std::string get_many_sql =
+    std::string{"SELECT "} + columns + " FROM customers WHERE id = ANY($1::bigint[])";
 // Parameterized, not prepared: with optional filters a plan made for the
 // actual values beats a generic one.
 const std::string list_sql = std::string{"SELECT "} + columns +
@@ -39,7 +40,7 @@ nlohmann::json to_json(const pqxx::row& r) {
 
 void customers::prepare(pqxx::connection_base& conn) {
   conn.prepare("customer_insert", insert_sql);
-  conn.prepare("customer_get", get_sql);
+  conn.prepare("customer_get_many", get_many_sql);
 }
 
 nlohmann::json customers::create(pqxx::transaction_base& tx, const customer_input& in) {
@@ -47,12 +48,9 @@ nlohmann::json customers::create(pqxx::transaction_base& tx, const customer_inpu
   return to_json(r);
 }
 
-nlohmann::json customers::get(pqxx::transaction_base& tx, int64_t id) {
-  auto res = tx.exec_prepared("customer_get", id);
-  if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found",
-                       "no customer with id " + std::to_string(id));
-  return to_json(res[0]);
+std::vector<std::optional<nlohmann::json>> customers::get_many(pqxx::transaction_base& tx,
+                                                               const std::vector<int64_t>& ids) {
+  return rows::by_id(tx.exec_prepared("customer_get_many", rows::bigint_array(ids)), ids, to_json);
 }
 
 nlohmann::json customers::list(pqxx::transaction_base& tx, const list_query& q) {

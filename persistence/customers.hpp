@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+#include <vector>
+
 namespace pqxx {
 class connection_base;
 class transaction_base;
@@ -17,7 +20,9 @@ public:
   static void prepare(pqxx::connection_base& conn);
   static nlohmann::json create(pqxx::transaction_base& tx, const customer_input& in);
   /// Throws domain_error(not_found).
-  static nlohmann::json get(pqxx::transaction_base& tx, int64_t id);
+  /// Records by id in one statement: each id's, or nullopt where unknown.
+  static std::vector<std::optional<nlohmann::json>> get_many(pqxx::transaction_base& tx,
+                                                             const std::vector<int64_t>& ids);
   static nlohmann::json list(pqxx::transaction_base& tx, const list_query& q);
 };
 

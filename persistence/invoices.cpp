@@ -20,7 +20,7 @@ constexpr const char* insert_sql =
     "SELECT b.id, $2, $3, micros_to_ts($4), NULLIF($5, '') FROM bookings b "
     "WHERE b.id = $1 AND b.status <> 'cancelled' FOR SHARE OF b "
     "ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING " INVOICE_COLUMNS;
-constexpr const char* get_sql = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE id = $1";
+constexpr const char* get_many_sql = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE id = ANY($1::bigint[])";
 constexpr const char* booking_sql = "SELECT status, customer_id FROM bookings WHERE id = $1";
 constexpr const char* list_sql = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE status = ANY($1::text[])"
                                  " AND due_at >= micros_to_ts($2) AND due_at < micros_to_ts($3)"
@@ -62,7 +62,7 @@ nlohmann::json to_json(const pqxx::row& r) {
 
 void invoices::prepare(pqxx::connection_base& conn) {
   conn.prepare("invoice_insert", insert_sql);
-  conn.prepare("invoice_get", get_sql);
+  conn.prepare("invoice_get_many", get_many_sql);
   conn.prepare("invoice_booking", booking_sql);
 }
 
@@ -82,12 +82,9 @@ nlohmann::json invoices::create(pqxx::transaction_base& tx, const invoice_input&
   return invoice;
 }
 
-nlohmann::json invoices::get(pqxx::transaction_base& tx, int64_t id) {
-  auto res = tx.exec_prepared("invoice_get", id);
-  if (res.empty())
-    throw domain_error(domain_error::kind::not_found, "not_found",
-                       "no invoice with id " + std::to_string(id));
-  return to_json(res[0]);
+std::vector<std::optional<nlohmann::json>> invoices::get_many(pqxx::transaction_base& tx,
+                                                              const std::vector<int64_t>& ids) {
+  return rows::by_id(tx.exec_prepared("invoice_get_many", rows::bigint_array(ids)), ids, to_json);
 }
 
 nlohmann::json invoices::list(pqxx::transaction_base& tx, const list_query& q) {

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+#include <vector>
+
 namespace pqxx {
 class connection_base;
 class transaction_base;
@@ -18,7 +21,9 @@ public:
   /// Unknown booking: domain_error(invalid); cancelled booking or a payment
   /// intent id already used: domain_error(conflict).
   static nlohmann::json create(pqxx::transaction_base& tx, const invoice_input& in);
-  static nlohmann::json get(pqxx::transaction_base& tx, int64_t id);
+  /// Records by id in one statement: each id's, or nullopt where unknown.
+  static std::vector<std::optional<nlohmann::json>> get_many(pqxx::transaction_base& tx,
+                                                             const std::vector<int64_t>& ids);
   static nlohmann::json list(pqxx::transaction_base& tx, const list_query& q);
 };
 

@@ -28,6 +28,10 @@ inline nlohmann::json text_or_null(const pqxx::field& f) {
 
 #include <pqxx/result>
 
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
 namespace clean::persistence::rows {
 
 /// `{"data": [...], "next_cursor": ...}` from a result fetched with
@@ -72,6 +76,31 @@ inline list_params params_of(const list_query& q, const char* all_statuses) {
           q.after ? q.after->time : min_micros - 1,
           q.after ? q.after->id : 0,
           static_cast<int64_t>(q.limit) + 1};
+}
+
+/// `{1,2,3}`: ids as one bigint[] parameter, so a batch is one statement.
+inline std::string bigint_array(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i)
+    out.append(i ? "," : "").append(std::to_string(ids[i]));
+  return out + "}";
+}
+
+/// For each of `ids`, its rendered row from `res` (column 0 is id), or
+/// nullopt when there is none; an id asked twice gets its row twice.
+template <class Render>
+std::vector<std::optional<nlohmann::json>> by_id(const pqxx::result& res, const std::vector<int64_t>& ids,
+                                                 Render render) {
+  std::unordered_map<int64_t, pqxx::result::size_type> row_of;
+  for (pqxx::result::size_type i = 0; i < res.size(); ++i)
+    row_of.emplace(res[i][pqxx::row::size_type{0}].as<int64_t>(), i);
+  std::vector<std::optional<nlohmann::json>> out;
+  out.reserve(ids.size());
+  for (auto id : ids) {
+    auto it = row_of.find(id);
+    out.push_back(it == row_of.end() ? std::nullopt : std::optional<nlohmann::json>{render(res[it->second])});
+  }
+  return out;
 }
 
 } // namespace clean::persistence::rows

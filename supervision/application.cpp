@@ -22,6 +22,7 @@
 #include <caf/actor_system_config.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -238,6 +239,9 @@ int serve(const config::settings& settings, const char* version, serve_mode mode
       };
       api_cfg.request_timeout = settings.api_request_timeout;
       api_cfg.key_cache_ttl = settings.api_key_cache_ttl;
+      // Half the pool: fuller batches, and the other half
+      // for writes and webhooks.
+      api_cfg.read_batches_in_flight = std::max(1, settings.database_pool_size / 2);
       api_cfg.metrics = &metrics.api();
       http::install_api_routes(routes, std::move(api_cfg));
     }

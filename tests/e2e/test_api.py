@@ -9,7 +9,7 @@ import re
 import time
 import unittest
 
-from harness import Api, Service, create_api_key, migrated_postgres, run_cli, wait_until
+from harness import Api, Service, create_api_key, metric, migrated_postgres, read_http_response, run_cli, wait_until
 
 pg = None
 svc = None
@@ -115,6 +115,49 @@ class CustomersTest(unittest.TestCase):
             status, _, data = api.get(path)
             self.assertEqual(status, 404, path)
             self.assertEqual(data["error"]["code"], "not_found")
+
+
+class ReadBatchTest(unittest.TestCase):
+    """Reads by id that arrive together go to the database as one statement;
+    each must still get exactly the answer it would get alone."""
+
+    def burst(self, paths):
+        socks = [svc.connect() for _ in paths]
+        try:
+            for s, path in zip(socks, paths):
+                s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                           % (path, api.key)).encode())
+            return [read_http_response(s)[:3] for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_a_burst_of_mixed_reads_gets_each_its_own_answer(self):
+        c = api.customer(name="Batch Reader")
+        b = api.booking(c["id"])
+        expected = {"/v1/customers/%d" % c["id"]: (200, c),
+                    "/v1/bookings/%d" % b["id"]: (200, b),
+                    "/v1/bookings/99999999": (404, None),
+                    "/v1/invoices/99999998": (404, None),
+                    "/v1/bookings/abc": (404, None)}
+        paths = [p for _ in range(12) for p in expected]
+        statements_before = metric(svc, "db_query_duration_seconds_count", query="bookings.get") or 0
+        for attempt in range(3):
+            for path, (status, headers, body) in zip(paths, self.burst(paths)):
+                want_status, want_body = expected[path]
+                self.assertEqual(status, want_status, path)
+                self.assertEqual(headers["content-type"], "application/json")
+                data = json.loads(body)
+                if want_body is not None:
+                    self.assertEqual(data, want_body, path)
+                else:
+                    self.assertEqual(data["error"]["code"], "not_found", path)
+                    if path[-1].isdigit():
+                        self.assertIn("with id " + path.rsplit("/", 1)[1], data["error"]["message"])
+        statements = metric(svc, "db_query_duration_seconds_count", query="bookings.get") - statements_before
+        booking_reads = 3 * 12 * 2  # two of the five paths per round read a booking by a valid id
+        self.assertGreater(statements, 0)
+        self.assertLess(statements, booking_reads, "reads that arrived together were not batched")
 
 
 class BookingsTest(unittest.TestCase):
