@@ -203,6 +203,11 @@ def booking_reads(port, key, booking_id, timeout=15):
                   headers={"Authorization": "Bearer " + key})
 
 
+def background_writes(svc, key, customer_id, tag):
+    """Two threads of API writes alongside a fault that is not about them."""
+    return MixedLoad(lambda: svc.port, key, customer_id=customer_id, threads=2, tag=tag).start()
+
+
 def check_nothing_lost(report, scenario, what, pg, load, tag):
     """Every acknowledged write is stored; every other one succeeds when
     retried with its key; no key made two records."""
@@ -399,7 +404,11 @@ def crash_storm(report, quick):
     pg = migrated_postgres()
     svc = None
     try:
+        key = create_api_key(pg.url)
         svc = Service(pg.url, FAULT_INJECTION=1, ACCESS_LOG="false").start()
+        customer = Api(svc, key).customer()
+        tag = "cs%d" % (time.time() * 1000 % 10 ** 8)
+        writes = background_writes(svc, key, customer["id"], tag)
         health = Poller(lambda: svc.port, "/healthz", interval=0.05).start()
         crash_times = []
         for i in range(4):
@@ -414,6 +423,11 @@ def crash_storm(report, quick):
         code = svc.wait(30)
         exited = time.monotonic()
         health.stop()
+        writes.stop()
+        missing = missing_writes(pg, writes.acked())
+        report.check(scenario, "2 writer threads until the process ended", "every acknowledged write is stored",
+                     not missing and writes.acked(), "%d acknowledged, %d missing" % (len(writes.acked()),
+                                                                                     len(missing)))
         what = "root/jobs crashed 4 times in a row (the root allows 3 restarts a minute), /healthz polled"
         before_last = [s for s in health.samples if s[0] < crash_times[-1]] if crash_times else []
         report.check(scenario, what, "the first 3 crashes are restarted and /healthz stays 200 meanwhile",
@@ -472,6 +486,8 @@ def smtp_faults(report, quick):
         svc = Service(pg.url, **dict(EMAIL_FAST, SMTP_URL=sink.url, **breaker)).start()
         api = Api(svc, key)
         customer = api.customer(email="smtp-chaos@example.com")
+        tag = "smtp%d" % (time.time() * 1000 % 10 ** 8)
+        writes = background_writes(svc, key, customer["id"], tag)
         n = 6 if quick else 20
 
         def bookings(count, offset):
@@ -531,6 +547,8 @@ def smtp_faults(report, quick):
         report.check(scenario, "2 emails, the server accepts then stalls",
                      "stalled sends time out and are delivered once the server answers again", recovered,
                      "statuses %s" % sorted(set(outbox_statuses(pg, stalled).values())))
+        writes.stop()
+        check_nothing_lost(report, scenario, "2 writer threads throughout the SMTP faults", pg, writes, tag)
     finally:
         if svc:
             svc.stop()
@@ -614,6 +632,8 @@ def disk_full(report, quick):
                       ACCESS_LOG="false").start()
         api = Api(svc, key)
         customer = api.customer()
+        tag = "df%d" % (time.time() * 1000 % 10 ** 8)
+        writes = background_writes(svc, key, customer["id"], tag)
         booking = api.booking(customer["id"])
         status, _, inv = api.post("/v1/invoices", {"booking_id": booking["id"], "amount_cents": 100, "currency": "EUR",
                                                    "due_at": "2030-01-15T00:00:00Z"})
@@ -634,6 +654,8 @@ def disk_full(report, quick):
                                    == "delivered")[1], timeout=30, interval=0.5)
         report.check(scenario, what, "with space again the export completes", done,
                      "status %s" % outbox_statuses(pg, [export_key]).get(export_key))
+        writes.stop()
+        check_nothing_lost(report, scenario, "2 writer threads while the disk was full", pg, writes, tag)
     finally:
         if svc:
             svc.stop()
