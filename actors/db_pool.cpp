@@ -20,6 +20,10 @@ namespace {
 using clock_type = caf::actor_clock;
 using time_point = clock_type::time_point;
 
+/// How long a cancel that landed may leave its call running before it is
+/// sent again (see expire).
+constexpr auto cancel_retry_interval = std::chrono::seconds(1);
+
 int64_t to_ns(time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -267,6 +271,7 @@ void on_cancelled(db_pool_pointer self, uint64_t slot, uint64_t seq) {
     return;
   auto& s = it->second;
   s.cancel_in_flight = false;
+  s.cancel_landed = self->clock().now();
   if (s.finished) {
     make_idle(st, slot, s, self->clock().now());
     pump(self);
@@ -287,6 +292,25 @@ void on_down(db_pool_pointer self, const caf::down_msg& dm) {
     schedule_reconnect(self);
   pump(self);
   publish_gauges(st);
+}
+
+/// Asks the server to cancel what runs on `s` (PQcancel opens a connection
+/// to the server, so not on this thread); `cancelled_atom` reports back.
+void send_cancel(db_pool_pointer self, uint64_t id, db_slot& s) {
+  if (!s.cancel)
+    return;
+  s.cancel_in_flight = true;
+  auto pool = caf::actor_cast<caf::actor>(self);
+  auto landed = [pool, slot = id, seq = s.seq] {
+    caf::anon_send(pool, cancelled_atom::value, slot, seq);
+  };
+  if (self->state.config.run_cancel)
+    self->state.config.run_cancel(s.cancel, landed);
+  else
+    self->spawn<caf::detached>([cancel = s.cancel, landed] {
+      cancel();
+      landed();
+    });
 }
 
 /// Waiters that waited too long get their error; a call running past its
@@ -311,26 +335,20 @@ void expire(db_pool_pointer self, time_point now) {
     it = st.waiters.erase(it);
   }
   for (auto& [id, s] : st.slots) {
-    if (s.phase != db_slot_phase::busy || s.cancel_requested || !past(s.call.deadline_ns, now))
+    if (s.phase != db_slot_phase::busy || s.cancel_in_flight || !past(s.call.deadline_ns, now))
       continue;
-    s.cancel_requested = true;
-    if (s.promise) {
-      s.promise->deliver(deadline_error());
-      s.promise.reset();
-    }
-    if (s.cancel) { // PQcancel opens a connection to the server: not on this thread
-      s.cancel_in_flight = true;
-      auto pool = caf::actor_cast<caf::actor>(self);
-      auto landed = [pool, slot = id, seq = s.seq] {
-        caf::anon_send(pool, cancelled_atom::value, slot, seq);
-      };
-      if (st.config.run_cancel)
-        st.config.run_cancel(s.cancel, landed);
-      else
-        self->spawn<caf::detached>([cancel = s.cancel, landed] {
-          cancel();
-          landed();
-        });
+    if (!s.cancel_requested) {
+      s.cancel_requested = true;
+      if (s.promise) {
+        s.promise->deliver(deadline_error());
+        s.promise.reset();
+      }
+      send_cancel(self, id, s);
+    } else if (now - s.cancel_landed >= cancel_retry_interval) {
+      // The cancel landed but the call still runs: it reached the server
+      // between two statements of the call, where it cancels nothing, and
+      // the next statement is the one stuck. Ask again until it ends.
+      send_cancel(self, id, s);
     }
   }
   if (timeouts > 0) {

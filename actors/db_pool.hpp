@@ -113,6 +113,8 @@ struct db_slot {
   bool cancel_in_flight = false;
   /// The call finished while its cancel was in flight: idle once it lands.
   bool finished = false;
+  /// When the last cancel request reached the server.
+  caf::actor_clock::time_point cancel_landed;
 };
 
 struct db_waiter {

@@ -667,7 +667,8 @@ def main():
         for name in SCENARIOS:
             if name in chosen:
                 getattr(bench, name)()
-        bench.plots()
+        if not args.no_write:  # --no-write leaves docs/ alone, plots included
+            bench.plots()
     finally:
         bench.close()
     text = bench.report.render(machine_info())

@@ -270,6 +270,33 @@ CAF_TEST(a cancelled connection is not handed out before its cancel has landed) 
   CAF_CHECK_EQUAL(fetch(c), 3);
 }
 
+CAF_TEST(a cancel that landed while the call kept running is sent again) {
+  cfg.max_overflow = 0;
+  start();
+  ctl.hold = true;
+  auto a = ask(1, in(250ms));
+  sched.run();
+  tick(300ms);
+  caf::error err;
+  CAF_CHECK_EQUAL(fetch(a, &err), -1);
+  CAF_CHECK(is(err, errc::deadline_exceeded));
+  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  // The cancel reached the server between two statements of the call (it
+  // cancelled nothing) and the call is still stuck: it is asked again each
+  // second until the call ends, and not before.
+  tick(500ms);
+  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  tick(600ms);
+  CAF_CHECK_EQUAL(ctl.cancels, 2);
+  tick(1100ms);
+  CAF_CHECK_EQUAL(ctl.cancels, 3);
+  ctl.hold = false;
+  release_all();
+  tick(2s);
+  CAF_CHECK_EQUAL(ctl.cancels, 3); // the call ended: no more
+  CAF_CHECK_EQUAL(state().idle.size(), 2u);
+}
+
 CAF_TEST(a connection that broke under a call is replaced and the call retried) {
   start();
   ctl.break_next = true;

@@ -56,7 +56,7 @@ def run_target(name, seconds):
 
 def fuzz_targets(report, quick):
     scenario = "libFuzzer"
-    seconds = 5 if quick else 60
+    seconds = 5 if quick else 30
     if not shutil.which("clang++"):
         report.check(scenario, "-", "clang++ is installed (scripts/setup installs clang)", False, "not found")
         return

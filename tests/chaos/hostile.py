@@ -76,7 +76,9 @@ def malformed_http(report, quick):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
         key = create_api_key(pg.url)
-        svc = Service(pg.url, ACCESS_LOG="false", HTTP_READ_TIMEOUT_SECONDS="2").start()
+        # Room for the idle crowd plus the well-behaved clients (past
+        # HTTP_MAX_CONNECTIONS a connection gets 503 and is closed).
+        svc = Service(pg.url, ACCESS_LOG="false", HTTP_READ_TIMEOUT_SECONDS="2", HTTP_MAX_CONNECTIONS="12000").start()
         api = Api(svc, key)
         customer = api.customer()
         port = svc.port

@@ -140,8 +140,8 @@ class MixedLoad:
             w = self.send(self.next_write())
             with self._lock:
                 self.writes.append(w)
-            if w.status == 0:
-                time.sleep(0.05)  # no server: do not spin
+            if w.status == 0 or w.status >= 500:
+                time.sleep(0.1)  # no server, or it asked to retry later: back off as a client would
 
     def start(self):
         for _ in range(self.threads):
