@@ -100,14 +100,14 @@ struct call {
     reply(std::move(res));
   }
 
-  /// Runs `payload` on a pooled connection; `on_ok` gets its answer,
-  /// `on_error` a failure.
   /// The end of this request's budget inside the service, from now.
   int64_t deadline_from_now() const {
     auto at = steady::now() + env->config.request_timeout;
     return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
   }
 
+  /// Runs `payload` on a pooled connection; `on_ok` gets its answer,
+  /// `on_error` a failure. `deadline_ns` 0: the request timeout from now.
   template <class OnOk, class OnError>
   void database(std::string op, caf::message payload, OnOk on_ok, OnError on_error,
                 int64_t deadline_ns = 0) const {

@@ -453,19 +453,14 @@ def crash_storm(report, quick):
         pg.destroy()
 
 
-def find_node(tree, path):
-    if isinstance(tree, dict):
-        if tree.get("path") == path:
-            return tree
-        for child in tree.get("children", []) or []:
-            found = find_node(child, path)
-            if found:
-                return found
-    elif isinstance(tree, list):
-        for t in tree:
-            found = find_node(t, path)
-            if found:
-                return found
+def find_node(node, path):
+    """The supervisor-tree node at `path` (as test_supervision's `find`)."""
+    if node.get("path") == path:
+        return node
+    for child in node.get("children", []) or []:
+        found = find_node(child, path)
+        if found:
+            return found
     return None
 
 
