@@ -40,11 +40,17 @@ namespace stripe_events {
 stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
 
 /// Records and applies a batch of deliveries in the caller's transaction
-/// with one INSERT and one settling UPDATE for all (plus what applying each
-/// needs): receipts in the order of `raw_bodies`, each what `receive` would
-/// have answered had they come one after another.
+/// with one INSERT (which also reads what redelivered ids were stored as)
+/// and one settling UPDATE for all (plus what applying each needs): receipts
+/// in the order of `raw_bodies`, each what `receive` would have answered had
+/// they come one after another.
 std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx,
                                          const std::vector<std::string>& raw_bodies);
+
+/// True when `receive_many` of these bodies is a single statement: every
+/// one is a well-formed event of a type that changes no invoice. Then the
+/// statement is atomic on its own and needs no BEGIN/COMMIT around it.
+bool single_statement(const std::vector<std::string>& raw_bodies);
 
 /// Applies a stored event again (after a fix). Throws domain_error
 /// not_found for an unknown id.

@@ -281,6 +281,29 @@ class EffectsTest(unittest.TestCase):
         first = json.loads(ignored[0])["id"]
         self.assertEqual(q("SELECT payload FROM stripe_events WHERE id = '%s'" % first), ignored[0])
 
+    def test_a_burst_of_unhandled_types_is_stored_settled_and_deduplicated(self):
+        # Batches of only unhandled types are one autocommitted statement:
+        # the stored rows must be as complete as the transactional path's.
+        events = [event("customer.updated", {"id": "cus_only_%d_%d" % (seq[0], i), "object": "customer"})
+                  for i in range(24)]
+        payloads = events * 2
+        headers = sign(payloads)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(lambda ph: deliver(*ph), zip(payloads, headers)))
+        by_payload = {}
+        for payload, (status, _, body) in zip(payloads, answers):
+            by_payload.setdefault(payload, []).append((status, body.get("result")))
+        for payload in events:
+            self.assertEqual(sorted(by_payload[payload]), [(200, "duplicate"), (200, "ignored")])
+        ids = ",".join("'%s'" % json.loads(p)["id"] for p in events)
+        self.assertEqual(q("SELECT count(*) FROM stripe_events WHERE id IN (%s) AND status = 'ignored' "
+                           "AND detail = 'event type not handled' AND processed_at IS NOT NULL "
+                           "AND invoice_id IS NULL AND type = 'customer.updated'" % ids), "24")
+        # A later redelivery, alone, still sees what was stored.
+        [again] = sign([events[3]])
+        status, _, body = deliver(events[3], again)
+        self.assertEqual((status, body["result"]), (200, "duplicate"))
+
 
 class FakeStripeApi(http.server.BaseHTTPRequestHandler):
     pages = {}  # starting_after ("" for the first page) -> (events, has_more)
