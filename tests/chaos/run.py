@@ -34,6 +34,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 SCENARIOS = {
     "kill9": faults.kill9_under_mixed_load,
+    "kill9_window": faults.kill9_after_delivery,
     "postgres_outage": faults.postgres_outage,
     "terminate_backends": faults.terminate_backends,
     "hung_statement": faults.hung_statement,

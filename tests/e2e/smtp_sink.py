@@ -10,6 +10,8 @@ transaction, makes the server misbehave on demand:
     451      a temporary failure at DATA
     554      a permanent rejection at DATA
     stall    accept the connection, then never answer DATA
+    store-stall  store the message, then never answer DATA: the message has
+             arrived but the client never hears so (the at-least-once window)
 
 With --auth the server requires SMTP AUTH (PLAIN/LOGIN, allowed without TLS
 on this loopback test server) and refuses other credentials with 535.
@@ -46,6 +48,12 @@ class Sink:
             return "554 5.7.1 Message refused"
         if mode == "stall":
             await asyncio.sleep(3600)
+        self.store(envelope)
+        if mode == "store-stall":
+            await asyncio.sleep(3600)
+        return "250 2.0.0 OK"
+
+    def store(self, envelope):
         self.count += 1
         name = "%d-%d-%d.eml" % (time.time_ns(), os.getpid(), self.count)
         tmp = os.path.join(self.directory, "." + name + ".tmp")
@@ -54,7 +62,6 @@ class Sink:
                      (envelope.mail_from, ",".join(envelope.rcpt_tos))).encode())
             f.write(envelope.original_content)
         os.rename(tmp, os.path.join(self.directory, name))
-        return "250 2.0.0 OK"
 
 
 async def main():

@@ -4,7 +4,6 @@ the caller's deadline), terminated backends, and a PostgreSQL restart in the
 middle of load, all without restarting the service."""
 
 import concurrent.futures
-import json
 import os
 import re
 import subprocess

@@ -9,8 +9,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
-import re
 import signal
 import threading
 import time

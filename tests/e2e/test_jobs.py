@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN, Api, Service, create_api_key, migrated_postgres, run_cli, wait_until
+from harness import Api, Service, create_api_key, migrated_postgres, run_cli, wait_until
 
 pg = None
 work = None
