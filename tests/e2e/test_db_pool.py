@@ -113,7 +113,9 @@ class PoolUnderTroubleTest(unittest.TestCase):
             # lock is still held: no backend of the pool waits for it any more.
             self.assertTrue(wait_until(lambda: self.pg.psql(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'clean-service pool' "
-                "AND wait_event_type = 'Lock'") == "0", timeout=5))
+                "AND wait_event_type = 'Lock'") == "0", timeout=5), self.pg.psql(
+                "SELECT pid, state, wait_event, now() - query_start, query FROM pg_stat_activity "
+                "WHERE application_name = 'clean-service pool' AND wait_event_type = 'Lock'"))
             self.assertGreaterEqual(labelled(svc, 'db_errors_total{kind="timeout"}'), 3)
             # No connection leaked: everything else still works.
             status, _, data = self.api.get("/v1/bookings/%d" % other)
