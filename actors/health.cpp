@@ -47,7 +47,9 @@ void record(self_ptr self, const db_probe_result& result, bool cache = true) {
     return;
   }
   st.last = result;
-  st.last_at = self->clock().now();
+  // Conservative both ways: "up" is only known for when the probe started
+  // (its answer may be handled late), "down" as of now.
+  st.last_at = result.ok ? st.probe_started : self->clock().now();
   if (auto* m = st.config.metrics) {
     st.database_up->Set(result.ok ? 1 : 0);
     st.migrations_up->Set(result.ok && result.schema_version >= st.config.migrations_head ? 1 : 0);
@@ -67,6 +69,7 @@ void start_probe(self_ptr self) {
   if (st.probe_in_flight)
     return;
   st.probe_in_flight = true;
+  st.probe_started = self->clock().now();
   auto timeout = st.config.probe_timeout;
   auto deadline =
       std::chrono::duration_cast<std::chrono::nanoseconds>((self->clock().now() + timeout).time_since_epoch())

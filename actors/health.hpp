@@ -55,7 +55,11 @@ struct health_state {
   bool shutting_down = false;
   bool probe_in_flight = false;
   std::optional<db_probe_result> last;
+  /// What the cached result's age counts from: for a success, when its
+  /// probe started (the database is only known to have been up then,
+  /// however late the answer is handled); for a failure, when it came.
   caf::actor_clock::time_point last_at;
+  caf::actor_clock::time_point probe_started;
   std::vector<caf::typed_response_promise<readiness_report>> waiting;
   prometheus::Gauge* database_up = nullptr;
   prometheus::Gauge* migrations_up = nullptr;

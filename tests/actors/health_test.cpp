@@ -125,6 +125,20 @@ CAF_TEST(fresh results are reused and stale ones re probed) {
   CAF_CHECK_EQUAL(rb.database.error, "connection refused");
 }
 
+CAF_TEST(a success handled late ages from when its probe started) {
+  // The start-up probe was sent at t0; its answer is handled 200 ms later.
+  advance_time(200ms);
+  answer_all(up(2));
+  sched.run();
+  advance_time(100ms); // 300 ms after the probe started, 100 ms after its answer
+  auto a = ask();
+  sched.run();
+  CAF_CHECK_EQUAL(ctl.probes, 2); // past the 250 ms window: probed again
+  answer_all(up(2));
+  sched.run();
+  CAF_CHECK(fetch(a).database.ok);
+}
+
 CAF_TEST(a hung database yields a failed report at the deadline) {
   auto a = ask();
   sched.run();
