@@ -115,7 +115,9 @@ class PoolUnderTroubleTest(unittest.TestCase):
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'clean-service pool' "
                 "AND wait_event_type = 'Lock'") == "0", timeout=5), self.pg.psql(
                 "SELECT pid, state, wait_event, now() - query_start, query FROM pg_stat_activity "
-                "WHERE application_name = 'clean-service pool' AND wait_event_type = 'Lock'"))
+                "WHERE application_name = 'clean-service pool' AND wait_event_type = 'Lock'")
+                + "; restarts: %s; failed calls: %d"
+                % (svc.events("actor_restarted"), len(svc.events("db_call_failed"))))
             self.assertGreaterEqual(labelled(svc, 'db_errors_total{kind="timeout"}'), 3)
             # No connection leaked: everything else still works.
             status, _, data = self.api.get("/v1/bookings/%d" % other)
