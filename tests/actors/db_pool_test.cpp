@@ -151,6 +151,19 @@ struct fixture : test_coordinator_fixture<> {
       caf::anon_send(c, release_atom::value);
     sched.run();
   }
+
+  /// A call stuck in its statement past its 250 ms deadline: answered with
+  /// deadline_exceeded and its query cancelled once.
+  void stick_one_call_past_its_deadline() {
+    ctl.hold = true;
+    auto a = ask(1, in(250ms));
+    sched.run();
+    tick(300ms);
+    caf::error err;
+    CAF_CHECK_EQUAL(fetch(a, &err), -1);
+    CAF_CHECK(is(err, errc::deadline_exceeded));
+    CAF_CHECK_EQUAL(ctl.cancels, 1);
+  }
 };
 
 } // namespace
@@ -221,14 +234,7 @@ CAF_TEST(a wait longer than the pool timeout fails with pool_timeout) {
 
 CAF_TEST(a call past its deadline is answered and its query cancelled) {
   start();
-  ctl.hold = true;
-  auto a = ask(1, in(250ms));
-  sched.run();
-  tick(300ms);
-  caf::error err;
-  CAF_CHECK_EQUAL(fetch(a, &err), -1);
-  CAF_CHECK(is(err, errc::deadline_exceeded));
-  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  stick_one_call_past_its_deadline();
   // The late answer is dropped; the connection is reused once its cancel
   // has landed.
   ctl.hold = false;
@@ -239,15 +245,8 @@ CAF_TEST(a call past its deadline is answered and its query cancelled) {
 CAF_TEST(a cancelled connection is not handed out before its cancel has landed) {
   cfg.max_overflow = 0;
   start();
-  ctl.hold = true;
   ctl.cancel_may_finish = false;
-  auto a = ask(1, in(250ms));
-  sched.run();
-  tick(300ms);
-  caf::error err;
-  CAF_CHECK_EQUAL(fetch(a, &err), -1);
-  CAF_CHECK(is(err, errc::deadline_exceeded));
-  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  stick_one_call_past_its_deadline();
   // The statement ends (cancelled or not) while the cancel is still on its
   // way: the connection stays out of the pool, so the next caller cannot
   // be hit by it.
@@ -273,14 +272,7 @@ CAF_TEST(a cancelled connection is not handed out before its cancel has landed) 
 CAF_TEST(a cancel that landed while the call kept running is sent again) {
   cfg.max_overflow = 0;
   start();
-  ctl.hold = true;
-  auto a = ask(1, in(250ms));
-  sched.run();
-  tick(300ms);
-  caf::error err;
-  CAF_CHECK_EQUAL(fetch(a, &err), -1);
-  CAF_CHECK(is(err, errc::deadline_exceeded));
-  CAF_CHECK_EQUAL(ctl.cancels, 1);
+  stick_one_call_past_its_deadline();
   // The cancel reached the server between two statements of the call (it
   // cancelled nothing) and the call is still stuck: it is asked again each
   // second until the call ends, and not before.
