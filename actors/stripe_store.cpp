@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
-#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 namespace clean {
@@ -41,15 +40,7 @@ stripe_batch_result one_by_one(pqxx::connection_base& conn, const std::vector<st
 stripe_batch_result receive_batch(pqxx::connection_base& conn, const std::vector<std::string>& bodies) {
   try {
     stripe_batch_result out;
-    if (persistence::stripe_events::single_statement(bodies)) {
-      // One round trip instead of four: the statement commits by itself.
-      pqxx::nontransaction tx{conn};
-      out.receipts = persistence::stripe_events::receive_many(tx, bodies);
-    } else {
-      pqxx::work tx{conn};
-      out.receipts = persistence::stripe_events::receive_many(tx, bodies);
-      tx.commit();
-    }
+    out.receipts = persistence::stripe_events::receive_many(conn, bodies);
     out.errors.resize(bodies.size());
     return out;
   } catch (const pqxx::broken_connection&) {
@@ -64,6 +55,10 @@ stripe_batch_result receive_batch(pqxx::connection_base& conn, const std::vector
 }
 
 } // namespace
+
+void prepare_stripe_statements(pqxx::connection_base& conn) {
+  persistence::stripe_events::prepare(conn);
+}
 
 caf::behavior stripe_store(pqxx::connection_base& conn) {
   auto* c = &conn;

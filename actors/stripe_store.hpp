@@ -12,6 +12,9 @@ class connection_base;
 
 namespace clean {
 
+/// Registers the prepared statements stripe_store uses on a fresh connection.
+void prepare_stripe_statements(pqxx::connection_base& conn);
+
 caf::behavior stripe_store(pqxx::connection_base& conn);
 
 } // namespace clean

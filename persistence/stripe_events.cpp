@@ -253,31 +253,29 @@ std::string bigint_array(const std::vector<int64_t>& values) {
   return out;
 }
 
-// One statement records every event of a batch and says, for each id,
-// whether it is new and, if not, what the stored one came to: all WITH parts
-// and the final SELECT share one snapshot, so `e` sees only rows stored
-// before. Ids are inserted in order, so two batches with overlapping ids lock
-// them in the same order. Events of types we do not act on are stored
-// settled ('ignored'); the rest as 'received', for apply and settle_many.
-// Deliberately not a prepared statement: PostgreSQL's generic plan for it,
-// made while the table's statistics still call it empty, hash-joins a full
-// scan of stripe_events into every batch (tried: 60 % of the database's CPU
-// under the webhook benchmark); planned with the arrays known, it probes the
-// primary key.
+// Records every event of a batch in one prepared statement and returns the
+// ids it stored. Ids are inserted in order, so two batches with overlapping
+// ids lock them in the same order. Events of types we do not act on are
+// stored settled ('ignored'); the rest as 'received', for apply and
+// settle_many. Prepared, and with no join in it, so its plan cannot go
+// wrong: an earlier form that also joined stripe_events to read prior rows
+// got, as a generic plan made while the fresh table's statistics called it
+// empty, a hash join over a full scan of the table (60 % of the database's
+// CPU under the webhook benchmark). Parsing, analysing and planning that
+// form were another third of the database's CPU per batch.
+constexpr const char* insert_many_name = "stripe_insert_many";
 constexpr const char* insert_many_sql =
-    "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) "
-    "AS u(id, type, payload, created, status)), "
-    "ins AS (INSERT INTO stripe_events (id, type, status, payload, stripe_created_at, detail, processed_at) "
+    "INSERT INTO stripe_events (id, type, status, payload, stripe_created_at, detail, processed_at) "
     "SELECT id, type, status, payload, to_timestamp(NULLIF(created, 0)), "
     "CASE WHEN status = 'ignored' THEN $6::text END, CASE WHEN status = 'ignored' THEN now() END "
-    "FROM u ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id) "
-    "SELECT u.id, ins.id IS NOT NULL, e.status, e.invoice_id, e.detail FROM u "
-    "LEFT JOIN ins ON ins.id = u.id LEFT JOIN stripe_events e ON ins.id IS NULL AND e.id = u.id";
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) "
+    "AS u(id, type, payload, created, status) ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id";
 constexpr const char* settle_many_sql =
     "UPDATE stripe_events e SET status = u.status, invoice_id = NULLIF(u.invoice, 0), detail = u.detail, "
     "processed_at = now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) "
     "AS u(id, status, invoice, detail) WHERE e.id = u.id";
 
+// Not prepared: planned with the ids known, it probes the primary key.
 constexpr const char* prior_many_sql =
     "SELECT id, status, invoice_id, detail FROM stripe_events WHERE id = ANY($1::text[])";
 
@@ -296,18 +294,18 @@ std::optional<stripe_receipt> prior_of(const pqxx::row& row, size status_column)
                  detail.is_null() ? std::string{} : detail.as<std::string>());
 }
 
-/// Ids another batch stored while the INSERT ran: it waited for that batch's
-/// commit but its snapshot is older, so it read no prior row. A new
-/// statement sees the committed one (a concurrent redelivery of a refused
-/// event stays refused). Rare: only overlapping batches of one id.
-void read_committed_meanwhile(pqxx::transaction_base& tx, std::map<std::string, stored_before>& stored) {
-  std::vector<std::string> unseen;
+/// What the ids the INSERT did not store were stored as. A new statement,
+/// so it also sees rows a concurrent batch committed while the INSERT
+/// waited for it (a concurrent redelivery of a refused event stays refused).
+/// A batch of new ids never runs it.
+void read_stored_before(pqxx::transaction_base& tx, std::map<std::string, stored_before>& stored) {
+  std::vector<std::string> known;
   for (const auto& [id, s] : stored)
-    if (!s.inserted && !s.prior)
-      unseen.push_back(id);
-  if (unseen.empty())
+    if (!s.inserted)
+      known.push_back(id);
+  if (known.empty())
     return;
-  for (const auto& row : tx.exec_params(prior_many_sql, text_array(unseen)))
+  for (const auto& row : tx.exec_params(prior_many_sql, text_array(known)))
     stored[row[size{0}].as<std::string>()].prior = prior_of(row, 1);
 }
 
@@ -323,16 +321,13 @@ std::map<std::string, stored_before> insert_events(pqxx::transaction_base& tx,
   statuses.reserve(types.size());
   for (const auto& type : types)
     statuses.emplace_back(handled_type(type) ? "received" : "ignored");
+  for (const auto& id : ids)
+    out.emplace(id, stored_before{});
   for (const auto& row :
-       tx.exec_params(insert_many_sql, text_array(ids), text_array(types), text_array(payloads),
-                      bigint_array(created), text_array(statuses), not_handled)) {
-    stored_before s;
-    s.inserted = row[size{1}].as<bool>();
-    if (!s.inserted)
-      s.prior = prior_of(row, 2);
-    out.emplace(row[size{0}].as<std::string>(), std::move(s));
-  }
-  read_committed_meanwhile(tx, out);
+       tx.exec_prepared(insert_many_name, text_array(ids), text_array(types), text_array(payloads),
+                        bigint_array(created), text_array(statuses), not_handled))
+    out[row[size{0}].as<std::string>()].inserted = true;
+  read_stored_before(tx, out);
   return out;
 }
 
@@ -343,62 +338,22 @@ stripe_receipt redelivered(const std::optional<stripe_receipt>& prior) {
   return outcome("duplicate", 0, "already received");
 }
 
-} // namespace
-
-namespace stripe_events {
-
-stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) {
-  auto event = json::parse(raw_body, nullptr, false);
-  if (!well_formed(event)) {
-    // Kept for inspection under a name derived from the body, never applied.
-    auto id = "unparsed_" + sha256_hex(raw_body).substr(0, 24);
-    auto detail = std::string{"not a well-formed Stripe event (needs id, type and data.object)"};
-    tx.exec_params(mismatch_sql, id, raw_body, detail);
-    auto r = outcome("payload_mismatch", 0, detail);
-    r.event_id = id;
-    return r;
-  }
-  auto id = event["id"].get<std::string>();
-  auto type = event["type"].get<std::string>();
-  auto created = int_at(event, "created").value_or(0);
-  stripe_receipt r;
-  if (tx.exec_params(insert_sql, id, type, raw_body, created).empty()) {
-    // A redelivery of an event we refused stays refused (and counted),
-    // until on-call fixes the record and replays it.
-    auto prior = tx.exec_params(prior_sql, id);
-    if (!prior.empty() && prior[0][size{0}].as<std::string>() == "payload_mismatch")
-      r = outcome("payload_mismatch", prior[0][size{1}].is_null() ? 0 : prior[0][size{1}].as<int64_t>(),
-                  prior[0][size{2}].is_null() ? std::string{} : prior[0][size{2}].as<std::string>());
-    else
-      r = outcome("duplicate", 0, "already received");
-  } else {
-    r = apply(tx, id, type, event["data"]["object"]);
-    settle(tx, id, r);
-  }
-  r.event_id = id;
-  r.type = type;
-  return r;
+/// An event stored already settled: well-formed, of a type we do not act on.
+bool stored_settled(const json& event) {
+  return well_formed(event) && !handled_type(event["type"].get<std::string>());
 }
 
-bool single_statement(const std::vector<std::string>& raw_bodies) {
-  for (const auto& body : raw_bodies) {
-    auto event = json::parse(body, nullptr, false);
-    if (!well_formed(event) || handled_type(event["type"].get<std::string>()))
-      return false;
-  }
-  return true;
-}
-
-std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx, const std::vector<std::string>& bodies) {
+/// receive_many's work once the bodies are parsed (`events[i]` is
+/// `bodies[i]` parsed, or discarded when it is not JSON).
+std::vector<stripe_receipt> receive_parsed(pqxx::transaction_base& tx, const std::vector<std::string>& bodies,
+                                           const std::vector<json>& events) {
   std::vector<stripe_receipt> out(bodies.size());
-  std::vector<json> events(bodies.size());
   std::vector<std::string> ids, types, payloads;
   std::vector<int64_t> created;
   std::map<std::string, size_t> first_of; // an id twice in one batch: the later one is a redelivery
   for (size_t i = 0; i < bodies.size(); ++i) {
-    events[i] = json::parse(bodies[i], nullptr, false);
     if (!well_formed(events[i])) {
-      out[i] = receive(tx, bodies[i]); // stored for inspection, as alone
+      out[i] = stripe_events::receive(tx, bodies[i]); // stored for inspection, as alone
       continue;
     }
     auto id = events[i]["id"].get<std::string>();
@@ -444,6 +399,64 @@ std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx, const std::
   if (!settle_ids.empty())
     tx.exec_params(settle_many_sql, text_array(settle_ids), text_array(statuses), bigint_array(invoices),
                    text_array(details));
+  return out;
+}
+
+} // namespace
+
+namespace stripe_events {
+
+stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) {
+  auto event = json::parse(raw_body, nullptr, false);
+  if (!well_formed(event)) {
+    // Kept for inspection under a name derived from the body, never applied.
+    auto id = "unparsed_" + sha256_hex(raw_body).substr(0, 24);
+    auto detail = std::string{"not a well-formed Stripe event (needs id, type and data.object)"};
+    tx.exec_params(mismatch_sql, id, raw_body, detail);
+    auto r = outcome("payload_mismatch", 0, detail);
+    r.event_id = id;
+    return r;
+  }
+  auto id = event["id"].get<std::string>();
+  auto type = event["type"].get<std::string>();
+  auto created = int_at(event, "created").value_or(0);
+  stripe_receipt r;
+  if (tx.exec_params(insert_sql, id, type, raw_body, created).empty()) {
+    // A redelivery of an event we refused stays refused (and counted),
+    // until on-call fixes the record and replays it.
+    auto prior = tx.exec_params(prior_sql, id);
+    if (!prior.empty() && prior[0][size{0}].as<std::string>() == "payload_mismatch")
+      r = outcome("payload_mismatch", prior[0][size{1}].is_null() ? 0 : prior[0][size{1}].as<int64_t>(),
+                  prior[0][size{2}].is_null() ? std::string{} : prior[0][size{2}].as<std::string>());
+    else
+      r = outcome("duplicate", 0, "already received");
+  } else {
+    r = apply(tx, id, type, event["data"]["object"]);
+    settle(tx, id, r);
+  }
+  r.event_id = id;
+  r.type = type;
+  return r;
+}
+
+void prepare(pqxx::connection_base& conn) {
+  conn.prepare(insert_many_name, insert_many_sql);
+}
+
+std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
+                                         const std::vector<std::string>& bodies) {
+  std::vector<json> events;
+  events.reserve(bodies.size());
+  for (const auto& body : bodies)
+    events.push_back(json::parse(body, nullptr, false));
+  if (std::all_of(events.begin(), events.end(), stored_settled)) {
+    // The INSERT is atomic on its own: no BEGIN/COMMIT round trips.
+    pqxx::nontransaction tx{conn};
+    return receive_parsed(tx, bodies, events);
+  }
+  pqxx::work tx{conn};
+  auto out = receive_parsed(tx, bodies, events);
+  tx.commit();
   return out;
 }
 

@@ -14,8 +14,9 @@
 #include <vector>
 
 namespace pqxx {
+class connection_base;
 class transaction_base;
-}
+} // namespace pqxx
 
 namespace clean::persistence {
 
@@ -39,18 +40,18 @@ namespace stripe_events {
 /// Records and applies one verified delivery (the raw body as signed).
 stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
 
-/// Records and applies a batch of deliveries in the caller's transaction
-/// with one INSERT (which also reads what redelivered ids were stored as)
-/// and one settling UPDATE for all (plus what applying each needs): receipts
-/// in the order of `raw_bodies`, each what `receive` would have answered had
-/// they come one after another.
-std::vector<stripe_receipt> receive_many(pqxx::transaction_base& tx,
+/// Records, applies and commits a batch of deliveries: one prepared INSERT
+/// for all (a read of what redelivered ids were stored as only when there
+/// are some), one settling UPDATE, and what applying each needs. Receipts
+/// come in the order of `raw_bodies`, each what `receive` would have
+/// answered had they come one after another. A batch of only well-formed
+/// events of types that change no invoice runs without BEGIN/COMMIT: its
+/// INSERT is atomic on its own.
+std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
                                          const std::vector<std::string>& raw_bodies);
 
-/// True when `receive_many` of these bodies is a single statement: every
-/// one is a well-formed event of a type that changes no invoice. Then the
-/// statement is atomic on its own and needs no BEGIN/COMMIT around it.
-bool single_statement(const std::vector<std::string>& raw_bodies);
+/// Registers receive_many's prepared statement on a fresh connection.
+void prepare(pqxx::connection_base& conn);
 
 /// Applies a stored event again (after a fix). Throws domain_error
 /// not_found for an unknown id.

@@ -127,6 +127,7 @@ child_spec pool_child(const config::settings& settings, telemetry::metrics_regis
   conn.prepare = [](pqxx::connection_base& c) {
     prepare_api_statements(c);
     prepare_admin_statements(c);
+    prepare_stripe_statements(c);
   };
   api_store_options api;
   api.webhooks = !settings.jobs.webhook_url.empty();
