@@ -182,12 +182,26 @@ std::string format_line(spdlog::level::level_enum level, std::string_view event,
   return json_mode ? render_json(level, event, message, fields) : render_text(level, event, message, fields);
 }
 
+namespace {
+thread_local line_batch* this_thread_batch = nullptr;
+}
+
+void batch_lines_on_this_thread(line_batch* batch) {
+  this_thread_batch = batch;
+}
+
 void log(spdlog::level::level_enum level, std::string_view event, std::string_view message,
          std::initializer_list<field> fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level))
     return;
-  logger->log(level, "{}", format_line(level, event, message, fields));
+  auto line = format_line(level, event, message, fields);
+  if (auto* batch = this_thread_batch) {
+    if (level < spdlog::level::err)
+      return batch->add(level, std::move(line));
+    batch->flush(); // the lines before this one come first
+  }
+  logger->log(level, "{}", line);
 }
 
 void write_lines(spdlog::level::level_enum level, std::string_view lines) {

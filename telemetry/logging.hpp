@@ -53,6 +53,23 @@ std::string format_line(spdlog::level::level_enum level, std::string_view event,
 /// among them (it decides filtering and flushing).
 void write_lines(spdlog::level::level_enum level, std::string_view lines);
 
+/// Collects the log lines of a thread that runs an event loop, to hand them
+/// to the logger once per pass (see http::server): each hand-off to the
+/// async logger takes its queue's mutex and may wake its thread.
+class line_batch {
+public:
+  virtual ~line_batch() = default;
+  /// Keeps a formatted line for the next write.
+  virtual void add(spdlog::level::level_enum level, std::string line) = 0;
+  /// Writes what was kept, now.
+  virtual void flush() = 0;
+};
+
+/// While installed on a thread, `log` of lines below `err` on that thread
+/// goes to `batch`; an `err` or worse line first flushes it, so lines keep
+/// their order and errors are never held back. nullptr uninstalls.
+void batch_lines_on_this_thread(line_batch* batch);
+
 /// Whether a line at `level` would be written (skip building expensive fields).
 bool enabled(spdlog::level::level_enum level);
 
