@@ -136,6 +136,18 @@ struct stripe_batch_result {
   std::vector<std::string> errors;
 };
 
+/// Deliveries verified on one HTTP event-loop pass, handed to the webhook
+/// actor as one message (one mailbox hand-off instead of one each).
+using stripe_rx_many_atom = caf::atom_constant<caf::atom("stripe_rxm")>;
+
+/// The webhook actor's answer to a group, position by position: when
+/// `errors[i]` is an error, delivery i failed with it (nothing of it was
+/// written); otherwise `receipts[i]` is what it came to.
+struct stripe_delivery_answers {
+  std::vector<persistence::stripe_receipt> receipts;
+  std::vector<caf::error> errors;
+};
+
 // Dead letters and circuit overrides (handled by `outbox_store`).
 using dlq_list_atom = caf::atom_constant<caf::atom("dlq_list")>;
 using dlq_replay_atom = caf::atom_constant<caf::atom("dlq_replay")>;
@@ -230,6 +242,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::delivery::outbound_email)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_receipt)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::stripe_batch_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::stripe_delivery_answers)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::stripe_event_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::dead_letter_bulk)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clean::persistence::circuit_override)

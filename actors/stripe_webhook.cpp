@@ -68,12 +68,11 @@ void settle(stripe_webhook_pointer self, std::vector<pending_delivery>& batch, s
     auto& d = batch[i];
     if (results && results->errors[i].empty()) {
       breaker.on_success(now);
-      d.promise.deliver(std::move(results->receipts[i]));
+      d.succeed(std::move(results->receipts[i]));
       continue;
     }
     breaker.on_failure(now);
-    d.promise.deliver(failure ? *failure
-                              : make_error(errc::database_error, "processing_error", results->errors[i]));
+    d.fail(failure ? *failure : make_error(errc::database_error, "processing_error", results->errors[i]));
   }
   publish_state(self);
 }
@@ -138,20 +137,46 @@ void flush(stripe_webhook_pointer self) {
           });
 }
 
+/// Why a delivery is refused at once while the breaker is open, or none.
+caf::error refused(stripe_webhook_pointer self) {
+  auto& breaker = *self->state.breaker;
+  if (breaker.try_acquire(self->clock().now()))
+    return caf::none;
+  auto wait = std::max<int64_t>(1, breaker.retry_after(self->clock().now()).count() / 1000);
+  return make_error(errc::database_unavailable, "circuit_open",
+                    "webhook processing is paused after repeated failures; retry in " + std::to_string(wait) +
+                        " s (Stripe retries on its own)");
+}
+
 caf::result<persistence::stripe_receipt> receive(stripe_webhook_pointer self, std::string body,
                                                  int64_t deadline_ns) {
-  auto& st = self->state;
-  auto& breaker = *st.breaker;
-  if (!breaker.try_acquire(self->clock().now())) {
-    auto wait = std::max<int64_t>(1, breaker.retry_after(self->clock().now()).count() / 1000);
-    return make_error(errc::database_unavailable, "circuit_open",
-                      "webhook processing is paused after repeated failures; retry in " +
-                          std::to_string(wait) + " s (Stripe retries on its own)");
-  }
+  if (auto err = refused(self))
+    return err;
   auto rp = self->make_response_promise<persistence::stripe_receipt>();
-  st.waiting.push_back({std::move(body), deadline_ns, rp});
+  self->state.waiting.push_back({std::move(body), deadline_ns, rp, nullptr, 0});
   flush(self);
   return rp;
+}
+
+caf::result<stripe_delivery_answers> receive_group(stripe_webhook_pointer self,
+                                                   std::vector<std::string>& bodies,
+                                                   const std::vector<int64_t>& deadlines_ns) {
+  if (deadlines_ns.size() != bodies.size())
+    return make_error(errc::database_error, "processing_error", "a deadline is needed for each delivery");
+  auto group = std::make_shared<delivery_group>();
+  group->promise = self->make_response_promise<stripe_delivery_answers>();
+  group->answers.receipts.resize(bodies.size());
+  group->answers.errors.resize(bodies.size());
+  group->left = bodies.size();
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    pending_delivery d{std::move(bodies[i]), deadlines_ns[i], {}, group, i};
+    if (auto err = refused(self))
+      d.fail(std::move(err));
+    else
+      self->state.waiting.push_back(std::move(d));
+  }
+  flush(self);
+  return group->promise;
 }
 
 std::string control(stripe_webhook_pointer self, const std::string& action, const std::string& actor) {
@@ -173,6 +198,27 @@ void sync(stripe_webhook_pointer self, const std::vector<persistence::circuit_ov
 
 } // namespace
 
+void pending_delivery::succeed(persistence::stripe_receipt r) {
+  if (group)
+    group->answers.receipts[slot] = std::move(r);
+  else
+    promise.deliver(std::move(r));
+  count_in_group();
+}
+
+void pending_delivery::fail(caf::error e) {
+  if (group)
+    group->answers.errors[slot] = std::move(e);
+  else
+    promise.deliver(std::move(e));
+  count_in_group();
+}
+
+void pending_delivery::count_in_group() {
+  if (group && --group->left == 0)
+    group->promise.deliver(std::move(group->answers));
+}
+
 caf::behavior stripe_webhook(stripe_webhook_pointer self, stripe_webhook_config config,
                              supervised_context ctx) {
   auto& st = self->state;
@@ -189,6 +235,8 @@ caf::behavior stripe_webhook(stripe_webhook_pointer self, stripe_webhook_config 
       [self](stripe_rx_atom, std::string& body, int64_t deadline_ns) {
         return receive(self, std::move(body), deadline_ns);
       },
+      [self](stripe_rx_many_atom, std::vector<std::string>& bodies,
+             const std::vector<int64_t>& deadlines_ns) { return receive_group(self, bodies, deadlines_ns); },
       [self](circuit_ctl_atom, const std::string& action, const std::string& actor) {
         return control(self, action, actor);
       },

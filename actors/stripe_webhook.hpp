@@ -13,6 +13,11 @@
 //   (stripe_rx_atom, std::string raw_body, int64_t deadline_ns) -> stripe_receipt
 //       or an error: errc::database_unavailable with detail `circuit_open`
 //       while open, else the pool's error
+//   (stripe_rx_many_atom, std::vector<std::string> raw_bodies,
+//    std::vector<int64_t> deadlines_ns) -> stripe_delivery_answers
+//       the same for each delivery of a group (one HTTP event-loop pass):
+//       each is batched, refused or failed on its own, and the group is
+//       answered once every delivery of it has an outcome
 //   (circuit_ctl_atom, action, actor) -> JSON snapshot;  (circuit_sync_atom, overrides)
 
 #include "actors/interfaces.hpp"
@@ -56,11 +61,28 @@ struct stripe_webhook_config {
   std::shared_ptr<circuit_board> board;
 };
 
-/// A verified delivery waiting for the next batch.
+/// A group of deliveries (stripe_rx_many_atom) being answered: filled in
+/// position by position, delivered when the last one has its outcome.
+struct delivery_group {
+  caf::typed_response_promise<stripe_delivery_answers> promise;
+  stripe_delivery_answers answers;
+  size_t left = 0;
+};
+
+/// A verified delivery waiting for the next batch, and where its outcome
+/// goes: its own promise, or its slot in a group.
 struct pending_delivery {
   std::string body;
   int64_t deadline_ns = 0;
   caf::typed_response_promise<persistence::stripe_receipt> promise;
+  std::shared_ptr<delivery_group> group;
+  size_t slot = 0;
+
+  void succeed(persistence::stripe_receipt r);
+  void fail(caf::error e);
+
+private:
+  void count_in_group(); // the group is answered with its last outcome
 };
 
 struct stripe_webhook_state {

@@ -80,6 +80,64 @@ void on_failure(const delivery_call& call, const caf::error& err) {
               "processing_error");
 }
 
+/// The deliveries verified during one pass of this event loop, handed to
+/// the webhook actor as one message at the end of the pass: one mailbox
+/// hand-off (and one wake-up of its scheduler thread, one request timeout on
+/// CAF's clock thread) for all of them instead of one each. Nothing waits
+/// for company: a lone delivery leaves at the end of its own pass.
+class pass_deliveries {
+public:
+  void add(gateway& g, delivery_call call, std::string body, int64_t deadline_ns) {
+    if (calls_.empty())
+      g.post([this, &g] { flush(g); });
+    calls_.push_back(std::move(call));
+    bodies_.push_back(std::move(body));
+    deadlines_.push_back(deadline_ns);
+  }
+
+private:
+  void flush(gateway& g) {
+    auto calls = std::make_shared<std::vector<delivery_call>>(std::move(calls_));
+    auto bodies = std::move(bodies_);
+    auto deadlines = std::move(deadlines_);
+    calls_.clear();
+    bodies_.clear();
+    deadlines_.clear();
+    if (calls->empty())
+      return;
+    const auto& cfg = calls->front().cfg;
+    auto webhook = cfg->webhook ? cfg->webhook() : caf::actor{};
+    if (!webhook) {
+      auto err = make_error(errc::database_unavailable, "restarting", "the webhook actor is restarting");
+      for (const auto& c : *calls)
+        on_failure(c, err);
+      return;
+    }
+    g.request(
+        webhook, cfg->request_timeout + std::chrono::seconds(2),
+        [calls](stripe_delivery_answers& a) {
+          for (size_t i = 0; i < calls->size(); ++i) {
+            if (i >= a.errors.size() || i >= a.receipts.size())
+              on_failure((*calls)[i], make_error(errc::database_error, "processing_error",
+                                                 "the webhook actor's answer did not match"));
+            else if (a.errors[i])
+              on_failure((*calls)[i], a.errors[i]);
+            else
+              on_receipt((*calls)[i], a.receipts[i]);
+          }
+        },
+        [calls](caf::error& err) {
+          for (const auto& c : *calls)
+            on_failure(c, err);
+        },
+        stripe_rx_many_atom::value, std::move(bodies), std::move(deadlines));
+  }
+
+  std::vector<delivery_call> calls_;
+  std::vector<std::string> bodies_;
+  std::vector<int64_t> deadlines_;
+};
+
 handler webhook_route(config_ptr cfg) {
   return [cfg](request_context& ctx, responder reply) {
     delivery_call call{cfg, std::move(reply), clock::now(), std::string{ctx.request_id}};
@@ -103,18 +161,10 @@ handler webhook_route(config_ptr cfg) {
                          std::string{"the Stripe-Signature header does not verify: "} + to_string(check)),
           "invalid_signature");
     }
-    auto webhook = cfg->webhook ? cfg->webhook() : caf::actor{};
-    if (!webhook)
-      return on_failure(
-          call, make_error(errc::database_unavailable, "restarting", "the webhook actor is restarting"));
     auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         (clock::now() + cfg->request_timeout).time_since_epoch())
                         .count();
-    ctx.actors.request(
-        webhook, cfg->request_timeout + std::chrono::seconds(2),
-        [call](persistence::stripe_receipt& r) { on_receipt(call, r); },
-        [call](caf::error& err) { on_failure(call, err); }, stripe_rx_atom::value, std::string{body},
-        deadline);
+    ctx.actors.local<pass_deliveries>().add(ctx.actors, std::move(call), std::string{body}, deadline);
   };
 }
 

@@ -88,6 +88,27 @@ struct fixture : test_coordinator_fixture<> {
     return out;
   }
 
+  using outcomes = std::shared_ptr<std::vector<std::string>>;
+
+  /// A group of deliveries (one HTTP event-loop pass) from one client; the
+  /// outcomes fill in, position by position, when the group is answered.
+  outcomes deliver_group(std::vector<std::string> bodies) {
+    auto out = std::make_shared<std::vector<std::string>>();
+    std::vector<int64_t> deadlines(bodies.size(), 0);
+    sys.spawn([this, bodies, deadlines, out](caf::event_based_actor* client) {
+      client->request(webhook, caf::infinite, stripe_rx_many_atom::value, bodies, deadlines)
+          .then(
+              [out](stripe_delivery_answers& a) {
+                for (size_t i = 0; i < a.receipts.size(); ++i)
+                  out->push_back(a.errors[i] ? "error:" + detail_of(a.errors[i]).code
+                                             : a.receipts[i].event_id);
+              },
+              [out](caf::error& e) { out->push_back("group error:" + detail_of(e).code); });
+    });
+    sched.run();
+    return out;
+  }
+
   template <class Answer>
   void answer(size_t index, Answer a) {
     caf::anon_send(pool, answer_atom::value, index, std::move(a));
@@ -138,6 +159,57 @@ CAF_TEST(a failed batch fails each of its deliveries and the next batch still go
   CAF_REQUIRE_EQUAL(log.calls.size(), 2u);
   answer(1, stripe_batch_result{{receipt("evt_2")}, {""}});
   CAF_CHECK_EQUAL(*second, "evt_2");
+}
+
+CAF_TEST(a group goes to the database in one batch and each delivery keeps its own outcome) {
+  auto out = deliver_group({"evt_1", "evt_2"});
+  CAF_REQUIRE_EQUAL(log.calls.size(), 1u);
+  CAF_CHECK_EQUAL(log.calls[0].bodies, (std::vector<std::string>{"evt_1", "evt_2"}));
+  CAF_CHECK(out->empty());
+  answer(0, stripe_batch_result{{receipt("evt_1"), {}}, {"", "bad row"}});
+  CAF_CHECK_EQUAL(*out, (std::vector<std::string>{"evt_1", "error:processing_error"}));
+}
+
+CAF_TEST(a group split across batches is answered once its last delivery is settled) {
+  auto first = deliver("evt_0");
+  auto out = deliver_group({"evt_1", "evt_2", "evt_3", "evt_4"});
+  answer(0, stripe_batch_result{{receipt("evt_0")}, {""}});
+  CAF_CHECK_EQUAL(*first, "evt_0");
+  // max_batch is 3: the group's fourth delivery waits for the next batch.
+  CAF_REQUIRE_EQUAL(log.calls.size(), 2u);
+  CAF_CHECK_EQUAL(log.calls[1].bodies, (std::vector<std::string>{"evt_1", "evt_2", "evt_3"}));
+  answer(1, stripe_batch_result{{receipt("evt_1"), receipt("evt_2"), receipt("evt_3")}, {"", "", ""}});
+  CAF_CHECK(out->empty());
+  CAF_REQUIRE_EQUAL(log.calls.size(), 3u);
+  CAF_CHECK_EQUAL(log.calls[2].bodies, std::vector<std::string>{"evt_4"});
+  answer(2, make_error(errc::database_unavailable, "database_unavailable", "down"));
+  CAF_CHECK_EQUAL(*out, (std::vector<std::string>{"evt_1", "evt_2", "evt_3", "error:database_unavailable"}));
+}
+
+CAF_TEST(an open breaker refuses every delivery of a group at once) {
+  // Ten failed deliveries (minimum_calls, window 10) open the breaker.
+  auto failing = deliver_group({"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"});
+  for (size_t i = 0; i < log.calls.size(); ++i)
+    answer(i, make_error(errc::database_unavailable, "database_unavailable", "down"));
+  CAF_REQUIRE_EQUAL(failing->size(), 10u);
+  auto calls_before = log.calls.size();
+  auto out = deliver_group({"evt_1", "evt_2"});
+  CAF_CHECK_EQUAL(*out, (std::vector<std::string>{"error:circuit_open", "error:circuit_open"}));
+  CAF_CHECK_EQUAL(log.calls.size(), calls_before);
+}
+
+CAF_TEST(a group without a deadline for each delivery is refused whole) {
+  std::vector<std::string> out;
+  sys.spawn([this, &out](caf::event_based_actor* client) {
+    client
+        ->request(webhook, caf::infinite, stripe_rx_many_atom::value, std::vector<std::string>{"evt_1"},
+                  std::vector<int64_t>{})
+        .then([&out](stripe_delivery_answers&) { out.push_back("answered"); },
+              [&out](caf::error& e) { out.push_back(detail_of(e).code); });
+  });
+  sched.run();
+  CAF_CHECK_EQUAL(out, std::vector<std::string>{"processing_error"});
+  CAF_CHECK(log.calls.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
