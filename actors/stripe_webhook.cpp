@@ -77,13 +77,26 @@ void settle(stripe_webhook_pointer self, std::vector<pending_delivery>& batch, s
   publish_state(self);
 }
 
+/// How many waiting deliveries the next batch takes: up to `max_batch`, but
+/// not the first part of a group, whose answer would then wait for a later
+/// batch; only a group larger than a batch is split.
+size_t next_batch_size(const std::vector<pending_delivery>& waiting, size_t max_batch) {
+  auto n = std::min(waiting.size(), max_batch);
+  if (n == waiting.size() || !waiting[n - 1].group || waiting[n].group != waiting[n - 1].group)
+    return n;
+  auto start = n - 1; // the group's deliveries wait next to each other
+  while (start > 0 && waiting[start - 1].group == waiting[n - 1].group)
+    --start;
+  return start > 0 ? start : n;
+}
+
 /// Sends the waiting deliveries (up to max_batch) to the pool as one call.
 void flush(stripe_webhook_pointer self) {
   auto& st = self->state;
   if (st.waiting.empty() || st.batches_in_flight >= st.config.max_batches_in_flight)
     return;
   auto pool = st.config.pool ? st.config.pool() : caf::actor{};
-  auto count = std::min(st.waiting.size(), st.config.max_batch);
+  auto count = next_batch_size(st.waiting, std::max<size_t>(1, st.config.max_batch));
   auto batch = std::make_shared<std::vector<pending_delivery>>(
       std::make_move_iterator(st.waiting.begin()), std::make_move_iterator(st.waiting.begin() + count));
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + count);
@@ -163,6 +176,8 @@ caf::result<stripe_delivery_answers> receive_group(stripe_webhook_pointer self,
                                                    const std::vector<int64_t>& deadlines_ns) {
   if (deadlines_ns.size() != bodies.size())
     return make_error(errc::database_error, "processing_error", "a deadline is needed for each delivery");
+  if (bodies.empty())
+    return stripe_delivery_answers{};
   auto group = std::make_shared<delivery_group>();
   group->promise = self->make_response_promise<stripe_delivery_answers>();
   group->answers.receipts.resize(bodies.size());

@@ -78,9 +78,6 @@ enum class reject_reason : uint8_t {
 constexpr std::array<std::string_view, 5> reject_labels{"bad_request", "header_too_large", "body_too_large",
                                                         "timeout", "too_many_connections"};
 
-/// One event loop with its own thread and actor gateway. Members are
-/// declared so that the io_context (and the sessions its pending handlers
-/// own) is destroyed before the session registry.
 /// The log lines (access log and every other line logged on the loop's
 /// thread) of one event-loop pass, written as one logger message: a queue
 /// hand-off per line cost ~40 % of /healthz throughput with the access log
@@ -115,6 +112,9 @@ private:
   spdlog::level::level_enum level_ = spdlog::level::info;
 };
 
+/// One event loop with its own thread and actor gateway. Members are
+/// declared so that the io_context (and the sessions its pending handlers
+/// own) is destroyed before the session registry.
 struct worker {
   std::unordered_set<session*> sessions; // only touched on this loop's thread
   asio::io_context ioc{1};

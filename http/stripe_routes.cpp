@@ -84,7 +84,10 @@ void on_failure(const delivery_call& call, const caf::error& err) {
 /// the webhook actor as one message at the end of the pass: one mailbox
 /// hand-off (and one wake-up of its scheduler thread, one request timeout on
 /// CAF's clock thread) for all of them instead of one each. Nothing waits
-/// for company: a lone delivery leaves at the end of its own pass.
+/// for company: a lone delivery leaves at the end of its own pass. A group
+/// holds at most one database batch (64), so the webhook actor never has to
+/// split it. One webhook route per server: the first call's configuration
+/// (webhook actor, timeout) serves the whole pass.
 class pass_deliveries {
 public:
   void add(gateway& g, delivery_call call, std::string body, int64_t deadline_ns) {
@@ -93,9 +96,13 @@ public:
     calls_.push_back(std::move(call));
     bodies_.push_back(std::move(body));
     deadlines_.push_back(deadline_ns);
+    if (calls_.size() >= max_group)
+      flush(g); // the flush already posted finds nothing, or the next ones
   }
 
 private:
+  static constexpr size_t max_group = 64;
+
   void flush(gateway& g) {
     auto calls = std::make_shared<std::vector<delivery_call>>(std::move(calls_));
     auto bodies = std::move(bodies_);

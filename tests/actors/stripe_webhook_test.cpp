@@ -186,6 +186,41 @@ CAF_TEST(a group split across batches is answered once its last delivery is sett
   CAF_CHECK_EQUAL(*out, (std::vector<std::string>{"evt_1", "evt_2", "evt_3", "error:database_unavailable"}));
 }
 
+CAF_TEST(a batch does not take the first part of a group) {
+  auto first = deliver("evt_0");
+  auto a = deliver("evt_a");
+  auto b = deliver("evt_b");
+  auto group = deliver_group({"evt_c", "evt_d"});
+  answer(0, stripe_batch_result{{receipt("evt_0")}, {""}});
+  // max_batch is 3, but evt_c alone would leave the group's answer waiting.
+  CAF_REQUIRE_EQUAL(log.calls.size(), 2u);
+  CAF_CHECK_EQUAL(log.calls[1].bodies, (std::vector<std::string>{"evt_a", "evt_b"}));
+  answer(1, stripe_batch_result{{receipt("evt_a"), receipt("evt_b")}, {"", ""}});
+  CAF_CHECK_EQUAL(*a, "evt_a");
+  CAF_CHECK_EQUAL(*b, "evt_b");
+  CAF_REQUIRE_EQUAL(log.calls.size(), 3u);
+  CAF_CHECK_EQUAL(log.calls[2].bodies, (std::vector<std::string>{"evt_c", "evt_d"}));
+  answer(2, stripe_batch_result{{receipt("evt_c"), receipt("evt_d")}, {"", ""}});
+  CAF_CHECK_EQUAL(*group, (std::vector<std::string>{"evt_c", "evt_d"}));
+}
+
+CAF_TEST(an empty group is answered at once) {
+  std::vector<std::string> out;
+  sys.spawn([this, &out](caf::event_based_actor* client) {
+    client
+        ->request(webhook, caf::infinite, stripe_rx_many_atom::value, std::vector<std::string>{},
+                  std::vector<int64_t>{})
+        .then(
+            [&out](stripe_delivery_answers& a) {
+              out.push_back("answered " + std::to_string(a.receipts.size()));
+            },
+            [&out](caf::error& e) { out.push_back(detail_of(e).code); });
+  });
+  sched.run();
+  CAF_CHECK_EQUAL(out, std::vector<std::string>{"answered 0"});
+  CAF_CHECK(log.calls.empty());
+}
+
 CAF_TEST(an open breaker refuses every delivery of a group at once) {
   // Ten failed deliveries (minimum_calls, window 10) open the breaker.
   auto failing = deliver_group({"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"});
