@@ -161,16 +161,6 @@ caf::error refused(stripe_webhook_pointer self) {
                         " s (Stripe retries on its own)");
 }
 
-caf::result<persistence::stripe_receipt> receive(stripe_webhook_pointer self, std::string body,
-                                                 int64_t deadline_ns) {
-  if (auto err = refused(self))
-    return err;
-  auto rp = self->make_response_promise<persistence::stripe_receipt>();
-  self->state.waiting.push_back({std::move(body), deadline_ns, rp, nullptr, 0});
-  flush(self);
-  return rp;
-}
-
 caf::result<stripe_delivery_answers> receive_group(stripe_webhook_pointer self,
                                                    std::vector<std::string>& bodies,
                                                    const std::vector<int64_t>& deadlines_ns) {
@@ -184,7 +174,7 @@ caf::result<stripe_delivery_answers> receive_group(stripe_webhook_pointer self,
   group->answers.errors.resize(bodies.size());
   group->left = bodies.size();
   for (size_t i = 0; i < bodies.size(); ++i) {
-    pending_delivery d{std::move(bodies[i]), deadlines_ns[i], {}, group, i};
+    pending_delivery d{std::move(bodies[i]), deadlines_ns[i], group, i};
     if (auto err = refused(self))
       d.fail(std::move(err));
     else
@@ -214,23 +204,17 @@ void sync(stripe_webhook_pointer self, const std::vector<persistence::circuit_ov
 } // namespace
 
 void pending_delivery::succeed(persistence::stripe_receipt r) {
-  if (group)
-    group->answers.receipts[slot] = std::move(r);
-  else
-    promise.deliver(std::move(r));
+  group->answers.receipts[slot] = std::move(r);
   count_in_group();
 }
 
 void pending_delivery::fail(caf::error e) {
-  if (group)
-    group->answers.errors[slot] = std::move(e);
-  else
-    promise.deliver(std::move(e));
+  group->answers.errors[slot] = std::move(e);
   count_in_group();
 }
 
 void pending_delivery::count_in_group() {
-  if (group && --group->left == 0)
+  if (--group->left == 0)
     group->promise.deliver(std::move(group->answers));
 }
 
@@ -247,9 +231,6 @@ caf::behavior stripe_webhook(stripe_webhook_pointer self, stripe_webhook_config 
   publish_state(self);
   self->delayed_send(self, st.config.tick_interval, tick_atom::value);
   return {
-      [self](stripe_rx_atom, std::string& body, int64_t deadline_ns) {
-        return receive(self, std::move(body), deadline_ns);
-      },
       [self](stripe_rx_many_atom, std::vector<std::string>& bodies,
              const std::vector<int64_t>& deadlines_ns) { return receive_group(self, bodies, deadlines_ns); },
       [self](circuit_ctl_atom, const std::string& action, const std::string& actor) {

@@ -10,14 +10,13 @@
 // sent on together and committed in one transaction (group commit); an
 // idle actor sends a delivery on at once, so batching adds no latency.
 //
-//   (stripe_rx_atom, std::string raw_body, int64_t deadline_ns) -> stripe_receipt
-//       or an error: errc::database_unavailable with detail `circuit_open`
-//       while open, else the pool's error
 //   (stripe_rx_many_atom, std::vector<std::string> raw_bodies,
 //    std::vector<int64_t> deadlines_ns) -> stripe_delivery_answers
-//       the same for each delivery of a group (one HTTP event-loop pass):
-//       each is batched, refused or failed on its own, and the group is
-//       answered once every delivery of it has an outcome
+//       the deliveries of one HTTP event-loop pass (a lone one is a group of
+//       one); each is batched, refused or failed on its own: its receipt, or
+//       an error: errc::database_unavailable with detail `circuit_open`
+//       while open, else the pool's error. The group is answered once every
+//       delivery of it has an outcome.
 //   (circuit_ctl_atom, action, actor) -> JSON snapshot;  (circuit_sync_atom, overrides)
 
 #include "actors/interfaces.hpp"
@@ -69,12 +68,11 @@ struct delivery_group {
   size_t left = 0;
 };
 
-/// A verified delivery waiting for the next batch, and where its outcome
-/// goes: its own promise, or its slot in a group.
+/// A verified delivery waiting for the next batch, and its slot in the
+/// group its outcome goes to.
 struct pending_delivery {
   std::string body;
   int64_t deadline_ns = 0;
-  caf::typed_response_promise<persistence::stripe_receipt> promise;
   std::shared_ptr<delivery_group> group;
   size_t slot = 0;
 

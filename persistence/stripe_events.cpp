@@ -425,11 +425,7 @@ stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) 
     // A redelivery of an event we refused stays refused (and counted),
     // until on-call fixes the record and replays it.
     auto prior = tx.exec_params(prior_sql, id);
-    if (!prior.empty() && prior[0][size{0}].as<std::string>() == "payload_mismatch")
-      r = outcome("payload_mismatch", prior[0][size{1}].is_null() ? 0 : prior[0][size{1}].as<int64_t>(),
-                  prior[0][size{2}].is_null() ? std::string{} : prior[0][size{2}].as<std::string>());
-    else
-      r = outcome("duplicate", 0, "already received");
+    r = redelivered(prior.empty() ? std::nullopt : prior_of(prior[0], 0));
   } else {
     r = apply(tx, id, type, event["data"]["object"]);
     settle(tx, id, r);

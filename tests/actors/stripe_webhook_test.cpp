@@ -75,13 +75,21 @@ struct fixture : test_coordinator_fixture<> {
 
   using outcome = std::shared_ptr<std::string>;
 
-  /// A delivery from its own client actor; the outcome fills in when the
-  /// webhook actor answers: the event id, or "error:<detail code>".
+  /// What delivery i of an answered group came to: its event id, or
+  /// "error:<detail code>".
+  static std::string outcome_of(const stripe_delivery_answers& a, size_t i) {
+    return a.errors[i] ? "error:" + detail_of(a.errors[i]).code : a.receipts[i].event_id;
+  }
+
+  /// A lone delivery (a group of one) from its own client actor; the
+  /// outcome fills in when the webhook actor answers.
   outcome deliver(const std::string& body) {
     auto out = std::make_shared<std::string>();
     sys.spawn([this, body, out](caf::event_based_actor* client) {
-      client->request(webhook, caf::infinite, stripe_rx_atom::value, body, int64_t{0})
-          .then([out](persistence::stripe_receipt& r) { *out = r.event_id; },
+      client
+          ->request(webhook, caf::infinite, stripe_rx_many_atom::value, std::vector<std::string>{body},
+                    std::vector<int64_t>{0})
+          .then([out](stripe_delivery_answers& a) { *out = outcome_of(a, 0); },
                 [out](caf::error& e) { *out = "error:" + detail_of(e).code; });
     });
     sched.run();
@@ -100,8 +108,7 @@ struct fixture : test_coordinator_fixture<> {
           .then(
               [out](stripe_delivery_answers& a) {
                 for (size_t i = 0; i < a.receipts.size(); ++i)
-                  out->push_back(a.errors[i] ? "error:" + detail_of(a.errors[i]).code
-                                             : a.receipts[i].event_id);
+                  out->push_back(outcome_of(a, i));
               },
               [out](caf::error& e) { out->push_back("group error:" + detail_of(e).code); });
     });
