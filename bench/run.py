@@ -517,8 +517,8 @@ class Bench:
         self.report.table(
             f"Request/response round trips, {calls:,} calls",
             "One caller, one request in flight: CAF `request(...).then` to the supervised actor vs "
-            "`gen_server:call`, with the service's default `ACTOR_THREADS=2` (caller and server wake each other "
-            "across threads) and with one scheduler thread (the round trip stays on one thread).",
+            "`gen_server:call`, with the service's default `ACTOR_THREADS=2` (the scheduler's hand-off slot runs "
+            "each answer next on the worker that sent it) and with one scheduler thread.",
             f"clean-service bench mailbox --mode call --messages {calls}\n"
             f"escript bench/baselines/mailbox.escript call {calls}", res, unit="calls/s",
             ratio_to=[("Erlang gen_server:call", 1.5)])

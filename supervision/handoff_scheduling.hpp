@@ -50,11 +50,13 @@ public:
   template <class Coordinator>
   void enqueue(Coordinator* self, caf::resumable* job) {
     auto& data = d(self);
-    {
-      std::lock_guard<std::mutex> guard{data.lock};
-      data.queue.push_back(job);
-      data.queued.store(data.queue.size(), std::memory_order_relaxed);
-    }
+    // Notified under the lock, as CAF's own policy does: a thread outside
+    // the system may enqueue the last job, which can run and let the
+    // system (and this queue) be destroyed before an unlocked notify_one
+    // would have returned.
+    std::lock_guard<std::mutex> guard{data.lock};
+    data.queue.push_back(job);
+    data.queued.store(data.queue.size(), std::memory_order_relaxed);
     data.cv.notify_one();
   }
 

@@ -13,7 +13,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <memory>
 #include <thread>
+#include <vector>
 
 using namespace clean;
 using namespace std::chrono_literals;
@@ -113,12 +115,13 @@ CAF_TEST(pairs calling each other forever do not starve outside work) {
 CAF_TEST(a response delivered from a foreign thread reaches its requester) {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  auto deferring = sys.spawn([](caf::event_based_actor* me) -> caf::behavior {
-    return {[me](echo_atom, int64_t x) {
+  // Joined before the system goes: a thread still inside deliver() must not
+  // outlive it.
+  auto threads = std::make_shared<std::vector<std::thread>>();
+  auto deferring = sys.spawn([threads](caf::event_based_actor* me) -> caf::behavior {
+    return {[me, threads](echo_atom, int64_t x) {
       auto promise = me->make_response_promise<int64_t>();
-      std::thread{[promise, x]() mutable {
-        promise.deliver(x);
-      }}.detach();
+      threads->emplace_back([promise, x]() mutable { promise.deliver(x); });
       return promise;
     }};
   });
@@ -129,6 +132,9 @@ CAF_TEST(a response delivered from a foreign thread reaches its requester) {
   CAF_CHECK(done);
   self->send_exit(client, caf::exit_reason::user_shutdown);
   self->send_exit(deferring, caf::exit_reason::user_shutdown);
+  self->wait_for(deferring); // no more threads are added after this
+  for (auto& t : *threads)
+    t.join();
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
