@@ -22,7 +22,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -197,7 +196,7 @@ class Report:
             lines.append(f"| round {i + 1} | " + " | ".join(cells) + " |")
         sums = {name: summary([r[key] for r in v]) for name, v in contenders.items()}
         lines.append("| **median** (min–max) | " + " | ".join(
-            f"**{fmt(s['median'])}** ({fmt(s['min'])}–{fmt(s['max'])})" for s in sums.values()) + f" |")
+            f"**{fmt(s['median'])}** ({fmt(s['min'])}–{fmt(s['max'])})" for s in sums.values()) + " |")
         for label, field, digits in (extra or []):
             lines.append(f"| {label} | " + " | ".join(
                 fmt(statistics.median([r[field] for r in v]), digits) if field in v[0] else "—"
