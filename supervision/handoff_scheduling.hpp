@@ -5,7 +5,7 @@
 // CPU) plus a hand-off slot per worker. An actor that an actor running on
 // worker W makes runnable (a send, a response, a spawn) goes into W's slot
 // and runs on W as soon as the current actor's turn ends, without the
-// central queue's lock, allocation and futex wake-up of another worker.
+// central queue's allocation and futex wake-up of another worker.
 // That is how a request/response pair or an actor -> pool hop stays on one
 // core, as Erlang keeps a message's receiver on the sender's scheduler.
 //
@@ -20,55 +20,22 @@
 //   - only W's own thread fills W's slot (a response delivered from
 //     another thread through an actor last run on W goes to the queue).
 
-#include <caf/policy/unprofiled.hpp>
+#include <caf/policy/work_sharing.hpp>
 #include <caf/resumable.hpp>
-#include <caf/scheduler/abstract_coordinator.hpp>
 
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <utility>
 
 namespace clean::supervision {
 
-class handoff_sharing : public caf::policy::unprofiled {
+/// CAF's work_sharing keeps the central queue, its lock and condition
+/// variable, and every enqueue from outside a worker; this adds the slot.
+class handoff_sharing : public caf::policy::work_sharing {
 public:
-  struct coordinator_data {
-    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {}
-    std::deque<caf::resumable*> queue;
-    std::mutex lock;
-    std::condition_variable cv;
-    /// queue.size(), readable without the lock (a hint: see dequeue).
-    std::atomic<size_t> queued{0};
-  };
-
   struct worker_data {
     explicit worker_data(caf::scheduler::abstract_coordinator*) {}
     caf::resumable* next = nullptr; // the hand-off slot
   };
-
-  template <class Coordinator>
-  void enqueue(Coordinator* self, caf::resumable* job) {
-    auto& data = d(self);
-    // Notified under the lock, as CAF's own policy does: a thread outside
-    // the system may enqueue the last job, which can run and let the
-    // system (and this queue) be destroyed before an unlocked notify_one
-    // would have returned.
-    std::lock_guard<std::mutex> guard{data.lock};
-    data.queue.push_back(job);
-    data.queued.store(data.queue.size(), std::memory_order_relaxed);
-    data.cv.notify_one();
-  }
-
-  template <class Coordinator>
-  void central_enqueue(Coordinator* self, caf::resumable* job) {
-    enqueue(self, job);
-  }
-
-  template <class Worker>
-  void external_enqueue(Worker* self, caf::resumable* job) {
-    enqueue(self->parent(), job);
-  }
 
   template <class Worker>
   void internal_enqueue(Worker* self, caf::resumable* job) {
@@ -77,30 +44,24 @@ public:
       slot = job;
       return;
     }
-    enqueue(self->parent(), job);
-  }
-
-  template <class Worker>
-  void resume_job_later(Worker* self, caf::resumable* job) {
-    // A turn used up its throughput: to the back of the line.
-    enqueue(self->parent(), job);
+    work_sharing::internal_enqueue(self, job);
   }
 
   template <class Worker>
   caf::resumable* dequeue(Worker* self) {
     running_on() = self;
-    auto& data = d(self->parent());
-    if (auto* handed = std::exchange(d(self).next, nullptr)) {
-      // A stale 0 only lets the slot go first once more.
-      if (data.queued.load(std::memory_order_relaxed) == 0)
-        return handed;
-      std::lock_guard<std::mutex> guard{data.lock};
-      data.queue.push_back(handed);
-      return pop_front(data);
-    }
-    std::unique_lock<std::mutex> guard{data.lock};
-    data.cv.wait(guard, [&] { return !data.queue.empty(); });
-    return pop_front(data);
+    auto* handed = std::exchange(d(self).next, nullptr);
+    if (handed == nullptr)
+      return work_sharing::dequeue(self);
+    auto& central = d(self->parent());
+    std::lock_guard<std::mutex> guard{central.lock};
+    if (central.queue.empty())
+      return handed;
+    // Work already queued goes first; the slot's actor lines up behind it.
+    central.queue.push_back(handed);
+    auto* job = central.queue.front();
+    central.queue.pop_front();
+    return job;
   }
 
   template <class Worker, class UnaryFunction>
@@ -109,26 +70,11 @@ public:
       f(handed);
   }
 
-  template <class Coordinator, class UnaryFunction>
-  void foreach_central_resumable(Coordinator* self, UnaryFunction f) {
-    auto& data = d(self);
-    std::lock_guard<std::mutex> guard{data.lock};
-    while (!data.queue.empty())
-      f(pop_front(data));
-  }
-
 private:
   /// The worker whose thread this is (null on any other thread).
   static const void*& running_on() {
     thread_local const void* worker = nullptr;
     return worker;
-  }
-
-  static caf::resumable* pop_front(coordinator_data& data) {
-    auto* job = data.queue.front();
-    data.queue.pop_front();
-    data.queued.store(data.queue.size(), std::memory_order_relaxed);
-    return job;
   }
 };
 
