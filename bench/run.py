@@ -247,7 +247,9 @@ def machine_info():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    dpkg = lambda pkg: version(["dpkg-query", "-W", "-f=${Version}", pkg], r"(.+)")
+    # Anchored at a digit: a package that is missing makes dpkg-query print
+    # an error, which is not a version.
+    dpkg = lambda pkg: version(["dpkg-query", "-W", "-f=${Version}", pkg], r"^(\d\S*)")
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], r"(\w+)"),
@@ -263,7 +265,6 @@ def machine_info():
                                'io:format("~s", [erlang:system_info(otp_release)]), halt().'], r"(\d+)"),
         "wrk": version(["wrk", "-v"]),
         "hey": dpkg("hey"),
-        "jemalloc": dpkg("libjemalloc2"),
     }
 
 
