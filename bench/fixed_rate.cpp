@@ -16,9 +16,10 @@
 // Prints one JSON object: asked rate, achieved rate (2xx answers that
 // arrived within the measured window, per second), answered, errors,
 // unanswered, non-2xx, failed connects, p50/p90/p99/p99.9/max in ms (null
-// when nothing was answered) and the client's own p99 lateness in sending
-// (how much of the latency is this process's). The first second is a
-// warm-up and is not counted.
+// when nothing was answered) and the client's own p99 lateness: how long
+// after its due time this thread got to a request (a late timer, no CPU),
+// not counting the wait for a free connection, which is the server's
+// backlog. The first second is a warm-up and is not counted.
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -120,11 +121,6 @@ public:
     idle_.push_back(c);
   }
 
-  void sending(clock_type::time_point due) {
-    if (due >= warm_until_ && !closed_loop())
-      send_lag_us_.push_back(micros(clock_type::now() - due));
-  }
-
   void answered(clock_type::time_point due, unsigned status) {
     auto now = clock_type::now();
     if (due >= warm_until_) {
@@ -157,7 +153,7 @@ public:
   void report() const {
     auto v = latencies_us_;
     std::sort(v.begin(), v.end());
-    auto lag = send_lag_us_;
+    auto lag = timer_lag_us_;
     std::sort(lag.begin(), lag.end());
     auto unanswered = counted_ - std::min(counted_, v.size() + errors_);
     std::printf("{\"asked_rate\":%.1f,\"rate\":%.1f,\"answered\":%zu,\"errors\":%zu,\"unanswered\":%zu,"
@@ -211,8 +207,10 @@ private:
         return;
       }
       ++scheduled_;
-      if (due >= warm_until_)
+      if (due >= warm_until_) {
         ++counted_;
+        timer_lag_us_.push_back(micros(now - due)); // this process's own lateness
+      }
       if (idle_.empty()) {
         due_.push_back(due);
       } else {
@@ -250,7 +248,7 @@ private:
   size_t finished_conns_ = 0; // closed loop: connections past the end
   bool done_scheduling_ = false;
   std::vector<uint32_t> latencies_us_;
-  std::vector<uint32_t> send_lag_us_; // due -> handed to the socket (open loop)
+  std::vector<uint32_t> timer_lag_us_; // due -> picked up by this thread (open loop)
   size_t ok_in_window_ = 0;
   size_t errors_ = 0;
   size_t non_2xx_ = 0;
@@ -271,7 +269,6 @@ void connection::open(const tcp::resolver::results_type& where) {
 
 void connection::send(clock_type::time_point due) {
   due_ = due;
-  gen_.sending(due);
   asio::async_write(stream_, asio::buffer(gen_.request()), [this](beast::error_code ec, size_t) {
     if (ec) {
       gen_.failed(due_);
