@@ -101,13 +101,22 @@ class HealthTest(unittest.TestCase):
         # backend), then every process it had started. Picking backends from
         # pg_stat_activity instead misses one the service is opening right
         # then, which can answer the probe (seen under TSan's slow start-up).
+        # kill() returns before the target has stopped: a postmaster busy
+        # forking on the other core still completes that fork, so wait until
+        # it is stopped, then stop children until a scan finds no new one.
         with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
             postmaster = int(f.readline())
         os.kill(postmaster, signal.SIGSTOP)
-        stopped = [postmaster] + children_of(postmaster)
-        for pid in stopped[1:]:
-            os.kill(pid, signal.SIGSTOP)
+        stopped = [postmaster]
         try:
+            self.assertTrue(wait_until(lambda: process_state(postmaster) == "T", timeout=5))
+            while True:
+                new = [pid for pid in children_of(postmaster) if pid not in stopped]
+                if not new:
+                    break
+                for pid in new:
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
             time.sleep(0.3)  # let the cached result age past its reuse window
             for _ in range(3):
                 started = time.monotonic()
@@ -119,6 +128,16 @@ class HealthTest(unittest.TestCase):
             for pid in stopped:
                 os.kill(pid, signal.SIGCONT)
         self.assertTrue(wait_until(lambda: self.svc.get("/readyz")[0] == 200, timeout=10))
+
+
+def process_state(pid):
+    """The state letter of /proc/PID/stat (T: stopped), or None once gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[0]
 
 
 def children_of(pid):
