@@ -130,14 +130,21 @@ class HealthTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: self.svc.get("/readyz")[0] == 200, timeout=10))
 
 
-def process_state(pid):
-    """The state letter of /proc/PID/stat (T: stopped), or None once gone."""
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first,
+    then the parent's pid), or None once the process is gone."""
     try:
-        with open("/proc/%d/stat" % pid) as f:
+        with open("/proc/%s/stat" % pid) as f:
             stat = f.read()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2:].split()[0]
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_state(pid):
+    """The state letter of a process (T: stopped), or None once gone."""
+    fields = stat_fields(pid)
+    return fields[0] if fields else None
 
 
 def children_of(pid):
@@ -145,12 +152,8 @@ def children_of(pid):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue  # ended meanwhile
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+        fields = stat_fields(entry)  # None: ended meanwhile
+        if fields and int(fields[1]) == pid:
             out.append(int(entry))
     return out
 
