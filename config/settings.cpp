@@ -338,6 +338,7 @@ void read_stripe(reader& r, settings& s) {
       st.webhook_secrets = std::move(secrets);
   }
   r.whole_seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", st.tolerance, 1, 86400);
+  r.integer("STRIPE_WEBHOOK_SETTLED_CACHE", st.settled_cache, 0, 10000000);
   read_breaker(r, "STRIPE", st.breaker);
   auto& j = s.jobs;
   if (auto v = r.raw("STRIPE_API_KEY")) {
@@ -554,6 +555,8 @@ const std::vector<variable_doc>& documented_variables() {
        "Stripe endpoint signing secret(s), comma-separated during a rotation"},
       {"STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300",
        "signature timestamps further from now (either way) are refused"},
+      {"STRIPE_WEBHOOK_SETTLED_CACHE", "50000",
+       "event ids per HTTP loop whose redeliveries are answered without the database (0: off)"},
       {"STRIPE_BREAKER_*", "as EMAIL_BREAKER_*",
        "breaker around webhook processing: open answers 503 at once"},
       {"STRIPE_API_KEY", "(none)", "Stripe secret or restricted key for stripe-reconcile (never logged)"},

@@ -121,6 +121,10 @@ struct stripe_settings {
   std::chrono::seconds tolerance{300};
   /// The breaker around processing (database work): open answers 503 at once.
   breaker_settings breaker;
+  /// Event ids per HTTP event loop whose stored state is final (applied, or
+  /// a type we never act on), so their redeliveries are answered without
+  /// the database. 0: every delivery goes to the database.
+  int settled_cache = 50000;
 };
 
 /// The jobs there are, with their default schedule and missed-run policy.

@@ -4,7 +4,9 @@
 #include "http/api_input.hpp"
 #include "http/database_call.hpp"
 #include "http/gateway.hpp"
+#include "http/settled_events.hpp"
 #include "http/stripe_signature.hpp"
+#include "persistence/stripe_events.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -45,7 +47,11 @@ response received(const persistence::stripe_receipt& r) {
   return json_response(bhttp::status::ok, body.dump());
 }
 
-void on_receipt(const delivery_call& call, const persistence::stripe_receipt& r) {
+/// Answers a delivery with what the database made of it; an event whose
+/// state is now final is remembered, so its redeliveries skip the database.
+void on_receipt(const delivery_call& call, const persistence::stripe_receipt& r, settled_events* settled) {
+  if (settled && r.final_state && r.result != "payload_mismatch")
+    settled->remember(r.event_id);
   if (r.result == "payload_mismatch") {
     log(spdlog::level::warn, "stripe_webhook_mismatch",
         "Stripe event contradicts our records; stored, not applied",
@@ -113,6 +119,7 @@ private:
     if (calls->empty())
       return;
     const auto& cfg = calls->front().cfg;
+    auto* settled = &g.local<settled_events>(); // lives as long as the gateway
     auto webhook = cfg->webhook ? cfg->webhook() : caf::actor{};
     if (!webhook) {
       auto err = make_error(errc::database_unavailable, "restarting", "the webhook actor is restarting");
@@ -122,7 +129,7 @@ private:
     }
     g.request(
         webhook, cfg->request_timeout + std::chrono::seconds(2),
-        [calls](stripe_delivery_answers& a) {
+        [calls, settled](stripe_delivery_answers& a) {
           for (size_t i = 0; i < calls->size(); ++i) {
             if (i >= a.errors.size() || i >= a.receipts.size())
               on_failure((*calls)[i], make_error(errc::database_error, "processing_error",
@@ -130,7 +137,7 @@ private:
             else if (a.errors[i])
               on_failure((*calls)[i], a.errors[i]);
             else
-              on_receipt((*calls)[i], a.receipts[i]);
+              on_receipt((*calls)[i], a.receipts[i], settled);
           }
         },
         [calls](caf::error& err) {
@@ -144,6 +151,29 @@ private:
   std::vector<std::string> bodies_;
   std::vector<int64_t> deadlines_;
 };
+
+/// A redelivery of an event this loop saw reach a final state is answered
+/// `duplicate` here, exactly as the database would answer it, without the
+/// round trip. Anything else (unknown, malformed, or still able to change)
+/// goes to the database.
+bool answered_as_settled(request_context& ctx, const stripe_routes_config& cfg, const delivery_call& call,
+                         const std::string& body) {
+  auto& settled = ctx.actors.local<settled_events>();
+  settled.set_capacity(cfg.settled_cache);
+  if (settled.size() == 0)
+    return false;
+  auto key = persistence::stripe_events::key_of(body);
+  if (!key || !settled.contains(key->id))
+    return false;
+  persistence::stripe_receipt r;
+  r.result = "duplicate";
+  r.event_id = key->id;
+  r.type = key->type; // the database path, too, reports the type delivered
+  r.detail = "already received";
+  r.final_state = true;
+  on_receipt(call, r, nullptr);
+  return true;
+}
 
 handler webhook_route(config_ptr cfg) {
   return [cfg](request_context& ctx, responder reply) {
@@ -168,6 +198,8 @@ handler webhook_route(config_ptr cfg) {
                          std::string{"the Stripe-Signature header does not verify: "} + to_string(check)),
           "invalid_signature");
     }
+    if (answered_as_settled(ctx, *cfg, call, body))
+      return;
     auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         (clock::now() + cfg->request_timeout).time_since_epoch())
                         .count();

@@ -23,6 +23,8 @@ struct stripe_routes_config {
   std::function<caf::actor()> webhook;
   std::function<caf::actor()> pool;
   std::chrono::milliseconds request_timeout{10000};
+  /// STRIPE_WEBHOOK_SETTLED_CACHE: final events each event loop remembers.
+  size_t settled_cache = 0;
   const telemetry::stripe_metrics* metrics = nullptr;
 };
 

@@ -331,11 +331,20 @@ std::map<std::string, stored_before> insert_events(pqxx::transaction_base& tx,
   return out;
 }
 
+/// Whether an event stored with this outcome can still change: only
+/// applied events (a replay refuses them) and types we never act on (a
+/// replay ignores them again) cannot.
+bool final_outcome(const std::string& status, const std::string& detail) {
+  return status == "applied" || (status == "ignored" && detail == not_handled);
+}
+
 /// What a redelivery of an already stored event comes to (see receive).
 stripe_receipt redelivered(const std::optional<stripe_receipt>& prior) {
   if (prior && prior->result == "payload_mismatch")
     return outcome("payload_mismatch", prior->invoice_id, prior->detail);
-  return outcome("duplicate", 0, "already received");
+  auto r = outcome("duplicate", 0, "already received");
+  r.final_state = prior && final_outcome(prior->result, prior->detail);
+  return r;
 }
 
 /// An event stored already settled: well-formed, of a type we do not act on.
@@ -381,13 +390,17 @@ std::vector<stripe_receipt> receive_parsed(pqxx::transaction_base& tx, const std
     } else if (first_of[id] != i) {
       // Delivered twice in one batch: the second sees what the first became.
       const auto& first = out[first_of[id]];
+      auto final_state = first.final_state;
       out[i] = first.result == "payload_mismatch"
                    ? outcome("payload_mismatch", first.invoice_id, first.detail)
                    : outcome("duplicate", 0, "already received");
+      out[i].final_state = final_state;
     } else if (!handled_type(type)) {
       out[i] = outcome("ignored", 0, not_handled); // stored settled by the INSERT
+      out[i].final_state = true;
     } else {
       out[i] = apply(tx, id, type, events[i]["data"]["object"]);
+      out[i].final_state = final_outcome(out[i].result, out[i].detail);
       settle_ids.push_back(id);
       statuses.push_back(out[i].result);
       invoices.push_back(out[i].invoice_id);
@@ -428,11 +441,19 @@ stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body) 
     r = redelivered(prior.empty() ? std::nullopt : prior_of(prior[0], 0));
   } else {
     r = apply(tx, id, type, event["data"]["object"]);
+    r.final_state = final_outcome(r.result, r.detail);
     settle(tx, id, r);
   }
   r.event_id = id;
   r.type = type;
   return r;
+}
+
+std::optional<stripe_event_key> key_of(const std::string& raw_body) {
+  auto event = json::parse(raw_body, nullptr, false);
+  if (!well_formed(event))
+    return std::nullopt;
+  return stripe_event_key{event["id"].get<std::string>(), event["type"].get<std::string>()};
 }
 
 void prepare(pqxx::connection_base& conn) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,16 @@ struct stripe_receipt {
   std::string type;
   int64_t invoice_id = 0; // 0 = none
   std::string detail;
+  /// The stored event can no longer change: it was applied (a replay
+  /// refuses it) or is of a type we never act on. Every later delivery of
+  /// its id is then a duplicate, which the HTTP edge may answer from memory.
+  bool final_state = false;
+};
+
+/// What a well-formed event is keyed by: its id and type.
+struct stripe_event_key {
+  std::string id;
+  std::string type;
 };
 
 struct stripe_event_query {
@@ -49,6 +60,10 @@ stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
 /// INSERT is atomic on its own.
 std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
                                          const std::vector<std::string>& raw_bodies);
+
+/// The id and type of a well-formed Stripe event body (the same test
+/// `receive` applies), or none: a malformed body is never a known event.
+std::optional<stripe_event_key> key_of(const std::string& raw_body);
 
 /// Registers receive_many's prepared statement on a fresh connection.
 void prepare(pqxx::connection_base& conn);

@@ -160,6 +160,7 @@ http::stripe_routes_config stripe_routes_config(const config::settings& s, const
     return actors.db_pool();
   };
   c.request_timeout = s.api_request_timeout;
+  c.settled_cache = static_cast<size_t>(s.stripe.settled_cache);
   c.metrics = &metrics.stripe();
   return c;
 }

@@ -313,6 +313,17 @@ CAF_TEST(job settings are read per job) {
   CAF_CHECK_EQUAL(r.value->public_base_url, "https://clean.example");
 }
 
+CAF_TEST(the settled webhook cache is sized from its variable) {
+  auto defaults = parse({});
+  CAF_REQUIRE(defaults.value);
+  CAF_CHECK_EQUAL(defaults.value->stripe.settled_cache, 50000);
+  auto off = parse({{"STRIPE_WEBHOOK_SETTLED_CACHE", "0"}});
+  CAF_REQUIRE(off.value);
+  CAF_CHECK_EQUAL(off.value->stripe.settled_cache, 0);
+  for (auto bad : {"-1", "many", "10000001"})
+    CAF_CHECK(mentions(error_for("STRIPE_WEBHOOK_SETTLED_CACHE", bad), "STRIPE_WEBHOOK_SETTLED_CACHE"));
+}
+
 CAF_TEST(all errors are reported at once) {
   auto r = parse({{"PORT", "x"}, {"LOG_LEVEL", "loud"}, {"APP_ENV", "prod"}});
   CAF_CHECK(!r.value);
@@ -367,7 +378,8 @@ CAF_TEST(every variable is documented) {
                                           "SENDGRID_BASE_URL",
                                           "EMAIL_BREAKER_WINDOW",
                                           "EMAIL_BREAKER_OPEN_SECONDS",
-                                          "JOB_STATEMENT_TIMEOUT_SECONDS"};
+                                          "JOB_STATEMENT_TIMEOUT_SECONDS",
+                                          "STRIPE_WEBHOOK_SETTLED_CACHE"};
   auto& docs = documented_variables();
   for (auto& name : expected) {
     auto found = std::any_of(docs.begin(), docs.end(), [&](auto& d) { return name == d.name; });
