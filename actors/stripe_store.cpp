@@ -29,6 +29,7 @@ stripe_batch_result one_by_one(pqxx::connection_base& conn, const std::vector<st
     } catch (const pqxx::in_doubt_error&) {
       throw;
     } catch (const std::exception& e) {
+      out.receipts[i] = {}; // the commit failed: what it would have been is not an outcome
       out.errors[i] = e.what();
     }
   }

@@ -1,8 +1,9 @@
 #pragma once
 
 // The Stripe webhook actor (root/stripe/webhook): every verified delivery
-// passes through it to the database, so its circuit breaker (circuit
-// "stripe") sees every processing attempt. While processing keeps failing
+// that needs the database passes through it, so its circuit breaker
+// (circuit "stripe") sees every processing attempt. (Redeliveries of events
+// an HTTP loop saw settle for good are answered there: http/settled_events.) While processing keeps failing
 // (the database is down) the breaker opens and deliveries are refused at
 // once with 503 (Stripe retries them) instead of each waiting for a
 // timeout. Event-based: it only forwards to the pool and never blocks.

@@ -338,7 +338,7 @@ void read_stripe(reader& r, settings& s) {
       st.webhook_secrets = std::move(secrets);
   }
   r.whole_seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", st.tolerance, 1, 86400);
-  r.integer("STRIPE_WEBHOOK_SETTLED_CACHE", st.settled_cache, 0, 10000000);
+  r.integer("STRIPE_WEBHOOK_SETTLED_CACHE", st.settled_cache, 0, 1000000);
   read_breaker(r, "STRIPE", st.breaker);
   auto& j = s.jobs;
   if (auto v = r.raw("STRIPE_API_KEY")) {

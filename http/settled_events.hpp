@@ -4,36 +4,60 @@
 // longer change (applied, or of a type we never act on), so a redelivery of
 // one is answered `duplicate` without a trip to the database. Only a cache:
 // PostgreSQL stays the record, an id missing here goes the database's way,
-// and an id is remembered only once its commit has been answered. Bounded:
-// the oldest id goes first once `capacity` are held. One per event loop, used
-// only from its thread, so it takes no lock.
+// and an id is remembered only once its commit has been answered. Bounded
+// in size (the oldest id goes first) and in age: Stripe's own redeliveries
+// follow within minutes, and an id older than `max_age` goes back to the
+// database, so a database restored to an earlier point is believed again
+// soon. One per event loop, used only from its thread, so it takes no lock.
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 
 namespace clean::http {
 
 class settled_events {
 public:
-  /// Holds at most `capacity` ids (0: remembers nothing); shrinking drops the oldest.
-  void set_capacity(size_t capacity);
+  using clock = std::chrono::steady_clock;
 
-  bool contains(const std::string& event_id) const { return ids_.contains(event_id); }
+  /// Holds at most `capacity` ids (0: remembers nothing), none older than
+  /// `max_age`; shrinking drops the oldest.
+  void configure(size_t capacity, clock::duration max_age);
 
-  /// Remembers an event whose stored state is final.
-  void remember(const std::string& event_id);
+  /// Whether `event_id` was remembered no longer than `max_age` before `now`.
+  bool contains(std::string_view event_id, clock::time_point now);
+
+  /// Remembers an event whose stored state is final, as of `now`.
+  void remember(const std::string& event_id, clock::time_point now);
+
+  /// Forgets everything (the database failed: what it holds is in doubt).
+  void clear();
 
   size_t size() const { return ids_.size(); }
 
 private:
+  struct entry {
+    const std::string* id; // the set's own string: its address survives a rehash
+    clock::time_point at;
+  };
+
+  // Looked up by string_view: a miss must not cost an allocation.
+  struct id_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+
   void evict_to(size_t limit);
+  void expire(clock::time_point now);
 
   size_t capacity_ = 0;
-  std::unordered_set<std::string> ids_;
-  // The set's own strings (their addresses survive a rehash), oldest first.
-  std::deque<const std::string*> oldest_first_;
+  clock::duration max_age_{};
+  std::unordered_set<std::string, id_hash, std::equal_to<>> ids_;
+  std::deque<entry> oldest_first_;
 };
 
 } // namespace clean::http

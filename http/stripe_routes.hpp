@@ -23,8 +23,10 @@ struct stripe_routes_config {
   std::function<caf::actor()> webhook;
   std::function<caf::actor()> pool;
   std::chrono::milliseconds request_timeout{10000};
-  /// STRIPE_WEBHOOK_SETTLED_CACHE: final events each event loop remembers.
+  /// STRIPE_WEBHOOK_SETTLED_CACHE: final events each event loop remembers,
+  /// each for at most `settled_max_age`.
   size_t settled_cache = 0;
+  std::chrono::steady_clock::duration settled_max_age = std::chrono::minutes(10);
   const telemetry::stripe_metrics* metrics = nullptr;
 };
 
