@@ -3,10 +3,10 @@
 // The Stripe webhook actor (root/stripe/webhook): every verified delivery
 // that needs the database passes through it, so its circuit breaker
 // (circuit "stripe") sees every processing attempt. (Redeliveries of events
-// an HTTP loop saw settle for good are answered there: http/settled_events.) While processing keeps failing
-// (the database is down) the breaker opens and deliveries are refused at
-// once with 503 (Stripe retries them) instead of each waiting for a
-// timeout. Event-based: it only forwards to the pool and never blocks.
+// an HTTP loop saw settle for good are answered there: http/settled_events.)
+// While processing keeps failing (the database is down) the breaker opens
+// and deliveries are refused at once with 503 (Stripe retries them)
+// instead of each waiting for a timeout. Event-based: it only forwards to the pool and never blocks.
 // Deliveries that arrive while the database is busy with earlier ones are
 // sent on together and committed in one transaction (group commit); an
 // idle actor sends a delivery on at once, so batching adds no latency.

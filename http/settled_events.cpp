@@ -32,18 +32,19 @@ void settled_events::clear() {
   ids_.clear();
 }
 
+void settled_events::drop_oldest() {
+  ids_.erase(ids_.find(*oldest_first_.front().id)); // read before the string goes
+  oldest_first_.pop_front();
+}
+
 void settled_events::evict_to(size_t limit) {
-  while (ids_.size() > limit && !oldest_first_.empty()) {
-    ids_.erase(ids_.find(*oldest_first_.front().id));
-    oldest_first_.pop_front();
-  }
+  while (ids_.size() > limit && !oldest_first_.empty())
+    drop_oldest();
 }
 
 void settled_events::expire(clock::time_point now) {
-  while (!oldest_first_.empty() && now - oldest_first_.front().at > max_age_) {
-    ids_.erase(ids_.find(*oldest_first_.front().id));
-    oldest_first_.pop_front();
-  }
+  while (!oldest_first_.empty() && now - oldest_first_.front().at > max_age_)
+    drop_oldest();
 }
 
 } // namespace clean::http

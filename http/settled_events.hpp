@@ -51,6 +51,7 @@ private:
     size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
   };
 
+  void drop_oldest();
   void evict_to(size_t limit);
   void expire(clock::time_point now);
 

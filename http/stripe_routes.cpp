@@ -53,7 +53,7 @@ response received(const persistence::stripe_receipt& r) {
 /// Answers a delivery with what the database made of it; an event whose
 /// state is now final is remembered, so its redeliveries skip the database.
 void on_receipt(const delivery_call& call, const persistence::stripe_receipt& r, settled_events* settled) {
-  if (settled && r.final_state && r.result != "payload_mismatch")
+  if (settled && r.final_state) // never a mismatch: on-call may fix and replay those
     settled->remember(r.event_id, clock::now());
   if (r.result == "payload_mismatch") {
     log(spdlog::level::warn, "stripe_webhook_mismatch",
