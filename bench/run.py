@@ -533,9 +533,9 @@ class Bench:
         messages = 2_000_000 if self.quick else 10_000_000
         calls = 300_000 if self.quick else 1_000_000
 
-        def caf(target, senders=1, mode="fanin", count=messages, **env):
+        def caf(target, senders=1, mode="fanin", count=messages, address="none", **env):
             out = run([BIN, "bench", "mailbox", "--target", target, "--mode", mode, "--senders", str(senders),
-                       "--messages", str(count)], env=self.env(**env), timeout=600)
+                       "--messages", str(count), "--address", address], env=self.env(**env), timeout=600)
             rate = float(re.search(r"(?:msgs|calls)_per_sec=([\d.]+)", out).group(1))
             hw = re.search(r"mailbox_high_water=(\S+)", out).group(1)
             return {"rps": rate, "high_water": hw}
@@ -546,16 +546,22 @@ class Bench:
             return {"rps": float(re.search(r"_per_sec=([\d.]+)", out).group(1)), "high_water": "—"}
 
         for senders in (1, 2):
-            res = self.rounds_of({"supervised": lambda: caf("supervised", senders),
-                                  "bare CAF": lambda: caf("bare", senders),
-                                  "Erlang/OTP": lambda: erlang(senders)})
+            runs = {"supervised": lambda: caf("supervised", senders),
+                    "bare CAF": lambda: caf("bare", senders),
+                    "Erlang/OTP": lambda: erlang(senders)}
+            if senders == 2:
+                runs["supervised, --address self"] = lambda: caf("supervised", senders, address="self")
+            res = self.rounds_of(runs)
             ratios = [("bare CAF", 0.8)] + ([("Erlang/OTP", 1.0)] if senders == 2 else [])
             self.report.table(
                 f"Mailbox fan-in, {senders} sender{'s' if senders > 1 else ''} → one actor, {messages:,} messages",
                 "The supervised target is what the service runs: started by the supervisor, heartbeating, its "
                 "mailbox counted, its processing time observed in a histogram. The bare target is a plain CAF "
-                "actor on the same scheduler; Erlang's is `bench/baselines/mailbox.escript`.",
-                f"clean-service bench mailbox --target supervised|bare --senders {senders} --messages {messages}\n"
+                "actor on the same scheduler; Erlang's is `bench/baselines/mailbox.escript`. Messages carry no "
+                "sender address, as Erlang's `Pid ! Msg` does not; with `--address self` each also holds a "
+                "counted reference to its sender (what `send` does; no target).",
+                f"clean-service bench mailbox --target supervised|bare --senders {senders} --messages {messages}"
+                f"{' [--address self]' if senders == 2 else ''}\n"
                 f"escript bench/baselines/mailbox.escript fanin {senders} {messages}", res, unit="msgs/s",
                 ratio_to=ratios)
             hw = [r["high_water"] for r in res["supervised"]]

@@ -31,6 +31,9 @@ struct bench_options {
   std::string target = "supervised";
   int senders = 2;
   uint64_t messages = 10'000'000;
+  /// Whether fan-in messages carry their sender's address ("self", as
+  /// `send` does) or none ("none", as `anon_send` and Erlang's `!`).
+  std::string address = "none";
 };
 
 /// What the command line asked for; `error` explains a usage_error.

@@ -87,14 +87,20 @@ caf::behavior bare_sink(bare_sink_pointer self) {
 }
 
 /// Sends `count` messages in slices, yielding between them so senders and
-/// the sink share the scheduler as actors do in the service.
-caf::behavior sender(caf::event_based_actor* self, caf::actor sink, uint64_t count) {
+/// the sink share the scheduler as actors do in the service. Without an
+/// address a message is what Erlang's `Pid ! Msg` sends; with one, each
+/// message also holds a reference to its sender, counted up here and down
+/// on the sink's thread (one contended cache line per message).
+caf::behavior sender(caf::event_based_actor* self, caf::actor sink, uint64_t count, bool with_address) {
   self->send(self, bench_next_atom::value, count);
   return {
-      [self, sink](bench_next_atom, uint64_t left) {
+      [self, sink, with_address](bench_next_atom, uint64_t left) {
         auto slice = std::min<uint64_t>(left, 1024);
+        auto* dest = caf::actor_cast<caf::abstract_actor*>(sink);
+        auto from = with_address ? self->ctrl() : nullptr;
         for (uint64_t i = 0; i < slice; ++i)
-          self->send(sink, bench_msg_atom::value, left - i);
+          dest->eq_impl(caf::make_message_id(), caf::strong_actor_ptr{from}, self->context(),
+                        bench_msg_atom::value, left - i);
         if (left > slice)
           self->send(self, bench_next_atom::value, left - slice);
         else
@@ -176,17 +182,18 @@ int bench_mailbox(const config::settings& settings, const config::bench_options&
   auto start = std::chrono::steady_clock::now();
   if (fanin)
     for (int i = 0; i < options.senders; ++i)
-      sys.spawn(sender, target, per_sender);
+      sys.spawn(sender, target, per_sender, options.address == "self");
   else
     sys.spawn(caller, target, total, caf::actor{self});
   int64_t high_water = 0;
   self->receive([&](bench_done_atom, int64_t hw) { high_water = hw; });
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("target=%s mode=%s senders=%d messages=%llu seconds=%.3f %s=%.0f mailbox_high_water=%s\n",
-              options.target.c_str(), options.mode.c_str(), fanin ? options.senders : 1,
-              static_cast<unsigned long long>(total), seconds, fanin ? "msgs_per_sec" : "calls_per_sec",
-              static_cast<double>(total) / seconds,
-              options.target == "bare" ? "n/a" : std::to_string(high_water).c_str());
+  std::printf(
+      "target=%s mode=%s senders=%d address=%s messages=%llu seconds=%.3f %s=%.0f mailbox_high_water=%s\n",
+      options.target.c_str(), options.mode.c_str(), fanin ? options.senders : 1,
+      fanin ? options.address.c_str() : "self", static_cast<unsigned long long>(total), seconds,
+      fanin ? "msgs_per_sec" : "calls_per_sec", static_cast<double>(total) / seconds,
+      options.target == "bare" ? "n/a" : std::to_string(high_water).c_str());
   std::fflush(stdout);
   self->send_exit(supervisor_handle ? supervisor_handle : target, caf::exit_reason::user_shutdown);
   return 0;

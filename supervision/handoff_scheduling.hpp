@@ -20,6 +20,7 @@
 //   - only W's own thread fills W's slot (a response delivered from
 //     another thread through an actor last run on W goes to the queue).
 
+#include <caf/logger.hpp>
 #include <caf/policy/work_sharing.hpp>
 #include <caf/resumable.hpp>
 
@@ -49,7 +50,10 @@ public:
 
   template <class Worker>
   caf::resumable* dequeue(Worker* self) {
-    running_on() = self;
+    if (running_on() != self) {
+      running_on() = self;
+      detach_caf_logger();
+    }
     auto* handed = std::exchange(d(self).next, nullptr);
     if (handed == nullptr)
       return work_sharing::dequeue(self);
@@ -71,6 +75,14 @@ public:
   }
 
 private:
+  /// CAF 0.17 is built here with its logging compiled out, yet around every
+  /// job a worker and the actor's resume still swap the thread's actor id in
+  /// the logger: four lookups in a map behind a spinlock both workers share
+  /// (8 % of a request/response round trip, BENCHMARKS.md). Without a
+  /// logger on this thread those swaps are skipped; nothing is logged either
+  /// way. Called once per worker thread, after CAF has set its logger.
+  static void detach_caf_logger() { caf::logger::set_current_actor_system(nullptr); }
+
   /// The worker whose thread this is (null on any other thread).
   static const void*& running_on() {
     thread_local const void* worker = nullptr;

@@ -102,6 +102,8 @@ CAF_TEST(bench mailbox) {
   CAF_CHECK_EQUAL(b.bench.mode, "fanin");
   CAF_CHECK_EQUAL(b.bench.target, "supervised");
   CAF_CHECK_EQUAL(b.bench.senders, 2);
+  CAF_CHECK_EQUAL(b.bench.address, "none");
+  CAF_CHECK_EQUAL(call({"bench", "mailbox", "--address", "self"}).bench.address, "self");
   auto c = call(
       {"bench", "mailbox", "--mode", "call", "--target", "bare", "--messages", "1000", "--senders", "4"});
   CAF_CHECK(c.cmd == command::bench_mailbox);
@@ -114,6 +116,7 @@ CAF_TEST(bench mailbox) {
                                                          {"bench", "mailbox", "--senders", "0"},
                                                          {"bench", "mailbox", "--senders", "-3"},
                                                          {"bench", "mailbox", "--messages"},
-                                                         {"bench", "mailbox", "--mode", "fanout"}})
+                                                         {"bench", "mailbox", "--mode", "fanout"},
+                                                         {"bench", "mailbox", "--address", "sender"}})
     CAF_CHECK(call(args).cmd == command::usage_error);
 }
