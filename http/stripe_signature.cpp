@@ -85,22 +85,30 @@ const char* to_string(signature_check c) {
 signature_check verify_stripe_signature(std::string_view header, std::string_view body,
                                         const std::vector<std::string>& secrets,
                                         std::chrono::seconds tolerance, int64_t now_unix) {
+  std::vector<persistence::hmac_sha256_signer> signers;
+  signers.reserve(secrets.size());
+  for (const auto& secret : secrets)
+    signers.emplace_back(secret);
+  return verify_stripe_signature(header, body, signers, tolerance, now_unix);
+}
+
+signature_check verify_stripe_signature(std::string_view header, std::string_view body,
+                                        std::vector<persistence::hmac_sha256_signer>& signers,
+                                        std::chrono::seconds tolerance, int64_t now_unix) {
   if (trim(header).empty())
     return signature_check::missing_header;
   auto parsed = parse_stripe_signature(header);
   if (!parsed)
     return signature_check::malformed_header;
-  auto signed_payload = std::to_string(parsed->timestamp);
-  signed_payload += '.';
-  signed_payload.append(body.data(), body.size());
+  auto stamp = std::to_string(parsed->timestamp);
+  for (auto& v1 : parsed->v1)
+    for (auto& c : v1)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   bool matched = false;
-  for (const auto& secret : secrets) {
-    auto expected = persistence::hmac_sha256_hex(secret, signed_payload);
-    for (auto v1 : parsed->v1) {
-      for (auto& c : v1)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& signer : signers) {
+    auto expected = signer.hex({stamp, ".", body});
+    for (const auto& v1 : parsed->v1)
       matched |= same(expected, v1); // every pair is compared: no early exit
-    }
   }
   if (!matched)
     return signature_check::no_matching_signature;

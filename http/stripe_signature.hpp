@@ -7,6 +7,8 @@
 // comparisons are constant-time; a timestamp further than the tolerance
 // from now, in either direction, is refused. Pure: unit-tested and fuzzed.
 
+#include "persistence/digest.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -37,6 +39,12 @@ const char* to_string(signature_check c);
 
 signature_check verify_stripe_signature(std::string_view header, std::string_view body,
                                         const std::vector<std::string>& secrets,
+                                        std::chrono::seconds tolerance, int64_t now_unix);
+
+/// The same with one signer per secret, made once (an HTTP loop keeps its
+/// own): what every delivery costs is then only the hashing of its body.
+signature_check verify_stripe_signature(std::string_view header, std::string_view body,
+                                        std::vector<persistence::hmac_sha256_signer>& signers,
                                         std::chrono::seconds tolerance, int64_t now_unix);
 
 } // namespace clean::http

@@ -1,10 +1,12 @@
 #include "persistence/digest.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace clean::persistence {
@@ -38,6 +40,47 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len))
     throw std::runtime_error("HMAC-SHA256 failed");
   return hex_of(md, len);
+}
+
+hmac_sha256_signer::hmac_sha256_signer(std::string_view key) : ctx_(nullptr) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr)
+    throw std::runtime_error("OpenSSL has no HMAC");
+  ctx_ = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac); // the context holds its own reference
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (ctx_ == nullptr ||
+      EVP_MAC_init(ctx_, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
+    EVP_MAC_CTX_free(ctx_);
+    throw std::runtime_error("HMAC-SHA256 key setup failed");
+  }
+}
+
+hmac_sha256_signer::~hmac_sha256_signer() {
+  EVP_MAC_CTX_free(ctx_);
+}
+
+hmac_sha256_signer::hmac_sha256_signer(hmac_sha256_signer&& other) noexcept :
+    ctx_(std::exchange(other.ctx_, nullptr)) {}
+
+hmac_sha256_signer& hmac_sha256_signer::operator=(hmac_sha256_signer&& other) noexcept {
+  std::swap(ctx_, other.ctx_);
+  return *this;
+}
+
+std::string hmac_sha256_signer::hex(std::initializer_list<std::string_view> parts) {
+  // A null key restarts the MAC from the pads computed for the key given
+  // at construction (tests/persistence/digest_test.cpp holds OpenSSL to it).
+  bool ok = ctx_ != nullptr && EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;
+  for (auto part : parts)
+    ok = ok && EVP_MAC_update(ctx_, reinterpret_cast<const unsigned char*>(part.data()), part.size()) == 1;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  size_t len = 0;
+  if (!ok || EVP_MAC_final(ctx_, md, &len, sizeof md) != 1)
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return hex_of(md, static_cast<unsigned>(len));
 }
 
 std::string random_token(size_t bytes) {

@@ -456,6 +456,147 @@ std::optional<stripe_event_key> key_of(const std::string& raw_body) {
   return stripe_event_key{event["id"].get<std::string>(), event["type"].get<std::string>()};
 }
 
+namespace {
+
+/// A forward-only reader of just enough JSON to find an object's top-level
+/// members: strings are read (escapes noted, not decoded), nested objects and
+/// arrays are skipped by counting brackets outside strings.
+class json_skimmer {
+public:
+  explicit json_skimmer(std::string_view text) : s_(text) {}
+
+  bool at_end() {
+    space();
+    return i_ == s_.size();
+  }
+
+  bool eat(char c) {
+    space();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+
+  /// A string without escapes; false for any other value or an escape.
+  bool plain_string(std::string_view& out) {
+    bool plain = true;
+    return peek() == '"' && string(out, plain) && plain;
+  }
+
+  /// Skips any one value; `first` is its first character ('{', '"', …).
+  bool value(char& first) {
+    first = peek();
+    std::string_view ignored;
+    bool plain = true;
+    switch (first) {
+      case '"':
+        return string(ignored, plain);
+      case '{':
+      case '[':
+        return nested();
+      default:
+        return scalar();
+    }
+  }
+
+private:
+  char peek() {
+    space();
+    return i_ < s_.size() ? s_[i_] : '\0';
+  }
+
+  void space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
+  }
+
+  bool string(std::string_view& out, bool& plain) {
+    size_t start = ++i_; // past the opening quote
+    while (i_ < s_.size()) {
+      char c = s_[i_];
+      if (c == '"') {
+        out = s_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (static_cast<unsigned char>(c) < 0x20)
+        return false;
+      if (c == '\\') {
+        plain = false;
+        ++i_;
+      }
+      ++i_;
+    }
+    return false;
+  }
+
+  bool nested() {
+    int depth = 0;
+    while (i_ < s_.size()) {
+      char c = s_[i_];
+      if (c == '"') {
+        std::string_view ignored;
+        bool plain = true;
+        if (!string(ignored, plain))
+          return false;
+        continue;
+      }
+      ++i_;
+      if (c == '{' || c == '[')
+        ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0)
+        return true;
+    }
+    return false;
+  }
+
+  bool scalar() {
+    size_t start = i_;
+    while (i_ < s_.size() && std::string_view{",}] \t\n\r"}.find(s_[i_]) == std::string_view::npos)
+      ++i_;
+    return i_ > start;
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+} // namespace
+
+std::optional<stripe_event_key> skim_key(std::string_view raw_body) {
+  json_skimmer in{raw_body};
+  std::optional<std::string_view> id, type;
+  bool data = false;
+  if (!in.eat('{'))
+    return std::nullopt;
+  if (!in.eat('}')) {
+    do {
+      std::string_view name;
+      if (!in.plain_string(name) || !in.eat(':'))
+        return std::nullopt;
+      if (name == "id" || name == "type") {
+        auto& slot = name == "id" ? id : type;
+        std::string_view text;
+        if (slot || !in.plain_string(text))
+          return std::nullopt; // given twice, or not a plain string: not sure
+        slot = text;
+        continue;
+      }
+      char first = 0;
+      if (!in.value(first) || (name == "data" && data))
+        return std::nullopt;
+      data = data || (name == "data" && first == '{');
+    } while (in.eat(','));
+    if (!in.eat('}'))
+      return std::nullopt;
+  }
+  if (!in.at_end() || !id || !type || !data || id->empty() || id->size() > 255)
+    return std::nullopt;
+  return stripe_event_key{std::string{*id}, std::string{*type}};
+}
+
 void prepare(pqxx::connection_base& conn) {
   conn.prepare(insert_many_name, insert_many_sql);
 }

@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pqxx {
@@ -64,6 +65,16 @@ std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
 /// The id and type of a well-formed Stripe event body (the same test
 /// `receive` applies), or none: a malformed body is never a known event.
 std::optional<stripe_event_key> key_of(const std::string& raw_body);
+
+/// The top-level `id` and `type` of an event body without parsing it into
+/// a document: a scan that skips nested values, for telling a redelivery
+/// apart on the hot path. Only sure answers: none unless the body is one
+/// object whose `id` and `type` are plain strings (no escapes), given once,
+/// beside an object `data`. What `data` holds is not looked at, so use it
+/// only for an id whose first delivery passed `key_of` (a settled event:
+/// Stripe redelivers the same signed bytes); anything else goes the way
+/// of `key_of`.
+std::optional<stripe_event_key> skim_key(std::string_view raw_body);
 
 /// Registers receive_many's prepared statement on a fresh connection.
 void prepare(pqxx::connection_base& conn);
