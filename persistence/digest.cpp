@@ -2,7 +2,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -34,12 +33,7 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len))
-    throw std::runtime_error("HMAC-SHA256 failed");
-  return hex_of(md, len);
+  return hmac_sha256_signer{key}.hex({data}); // one HMAC implementation, not two
 }
 
 hmac_sha256_signer::hmac_sha256_signer(std::string_view key) : ctx_(nullptr) {

@@ -17,7 +17,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 /// HMAC-SHA256 under one key, for a key that signs many messages (a webhook
 /// secret): the key is fetched and hashed into the inner and outer pads
 /// once, and each message then costs only its own hashing (about a fifth
-/// of a one-shot `HMAC()`, which looks the algorithm up every time). Not
+/// of setting the key up again, which is what `hmac_sha256_hex` does). Not
 /// thread-safe: one per thread.
 class hmac_sha256_signer {
 public:
