@@ -4,6 +4,7 @@
 #include "actors/store_results.hpp"
 #include "persistence/stripe_events.hpp"
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
 #include <pqxx/transaction>
@@ -38,10 +39,12 @@ stripe_batch_result one_by_one(pqxx::connection_base& conn, const std::vector<st
 
 /// Concurrent deliveries share one commit (one WAL flush) instead of paying
 /// an fsync each: the group commit that lets ingest outrun one-row inserts.
-stripe_batch_result receive_batch(pqxx::connection_base& conn, const std::vector<std::string>& bodies) {
+stripe_batch_result receive_batch(pqxx::connection_base& conn, const std::vector<std::string>& bodies,
+                                  persistence::stripe_events::batch_start& start) {
   try {
     stripe_batch_result out;
-    out.receipts = persistence::stripe_events::receive_many(conn, bodies);
+    out.receipts = persistence::stripe_events::receive_many(conn, bodies, start);
+    start = persistence::stripe_events::next_start(out.receipts);
     out.errors.resize(bodies.size());
     return out;
   } catch (const pqxx::broken_connection&) {
@@ -63,6 +66,9 @@ void prepare_stripe_statements(pqxx::connection_base& conn) {
 
 caf::behavior stripe_store(pqxx::connection_base& conn) {
   auto* c = &conn;
+  // This connection's guess at what its next batch holds (behaviors are
+  // made again with each new connection, and so is the guess).
+  auto start = std::make_shared<persistence::stripe_events::batch_start>();
   return {
       [c](stripe_rx_atom, const std::string& body) {
         // Serializable is not needed: the event id's primary key makes
@@ -73,7 +79,9 @@ caf::behavior stripe_store(pqxx::connection_base& conn) {
         tx.commit();
         return r;
       },
-      [c](stripe_rx_batch_atom, const std::vector<std::string>& bodies) { return receive_batch(*c, bodies); },
+      [c, start](stripe_rx_batch_atom, const std::vector<std::string>& bodies) {
+        return receive_batch(*c, bodies, *start);
+      },
       [c](stripe_replay_atom, const std::string& id) {
         pqxx::work tx{*c};
         auto r = persistence::stripe_events::replay(tx, id);

@@ -526,8 +526,9 @@ class Bench:
             "event ids, cycled through): each is answered `duplicate`. The service remembers the events it saw "
             "reach a final state (`STRIPE_WEBHOOK_SETTLED_CACHE`, 50,000 per HTTP loop) and answers their "
             "redeliveries without the database; the second instance is started with the cache off, so each "
-            "redelivery there is an `INSERT … ON CONFLICT DO NOTHING` plus the read of what the id was stored "
-            "as. Baseline: the same pgbench insert with ids already present.",
+            "redelivery there reaches the database: once its connection has seen a batch of mostly "
+            "redeliveries, a batch of them is one read of what the ids were stored as. Baseline: the same "
+            "pgbench insert with ids already present.",
             f"as above ({HTTP_CONNS} connections), replaying the last round's stored event ids; the second "
             "instance with "
             "STRIPE_WEBHOOK_SETTLED_CACHE=0\n"

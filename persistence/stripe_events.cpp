@@ -294,40 +294,63 @@ std::optional<stripe_receipt> prior_of(const pqxx::row& row, size status_column)
                  detail.is_null() ? std::string{} : detail.as<std::string>());
 }
 
-/// What the ids the INSERT did not store were stored as. A new statement,
-/// so it also sees rows a concurrent batch committed while the INSERT
-/// waited for it (a concurrent redelivery of a refused event stays refused).
-/// A batch of new ids never runs it.
-void read_stored_before(pqxx::transaction_base& tx, std::map<std::string, stored_before>& stored) {
-  std::vector<std::string> known;
-  for (const auto& [id, s] : stored)
-    if (!s.inserted)
-      known.push_back(id);
-  if (known.empty())
-    return;
-  for (const auto& row : tx.exec_params(prior_many_sql, text_array(known)))
-    stored[row[size{0}].as<std::string>()].prior = prior_of(row, 1);
+/// What each id stored already was stored as.
+using known_events = std::map<std::string, std::optional<stripe_receipt>>;
+
+/// What the given ids were stored as, for those stored already.
+known_events read_stored(pqxx::transaction_base& tx, const std::vector<std::string>& ids) {
+  known_events out;
+  if (ids.empty())
+    return out;
+  for (const auto& row : tx.exec_params(prior_many_sql, text_array(ids)))
+    out[row[size{0}].as<std::string>()] = prior_of(row, 1);
+  return out;
 }
 
-std::map<std::string, stored_before> insert_events(pqxx::transaction_base& tx,
+/// Reads what the ids the INSERT did not store were stored as, for those
+/// not read before it: all of them when the batch started with the INSERT,
+/// else the ones a concurrent batch stored after the first read. A new
+/// statement, so it sees what that batch committed while the INSERT waited
+/// for it (a concurrent redelivery of a refused event stays refused).
+void read_stored_meanwhile(pqxx::transaction_base& tx, std::map<std::string, stored_before>& stored) {
+  std::vector<std::string> raced;
+  for (const auto& [id, s] : stored)
+    if (!s.inserted && !s.prior)
+      raced.push_back(id);
+  for (auto& [id, prior] : read_stored(tx, raced))
+    stored[id].prior = std::move(prior);
+}
+
+/// Records the ids of a batch not in `known` (what was stored before it,
+/// read first) and says for each id whether it was stored now or what it
+/// was stored as.
+std::map<std::string, stored_before> insert_events(pqxx::transaction_base& tx, const known_events& known,
                                                    const std::vector<std::string>& ids,
                                                    const std::vector<std::string>& types,
                                                    const std::vector<std::string>& payloads,
                                                    const std::vector<int64_t>& created) {
   std::map<std::string, stored_before> out;
-  if (ids.empty())
+  std::vector<std::string> new_ids, new_types, new_payloads, statuses;
+  std::vector<int64_t> new_created;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (auto k = known.find(ids[i]); k != known.end()) {
+      out.emplace(ids[i], stored_before{false, k->second});
+      continue;
+    }
+    out.emplace(ids[i], stored_before{});
+    new_ids.push_back(ids[i]);
+    new_types.push_back(types[i]);
+    new_payloads.push_back(payloads[i]);
+    new_created.push_back(created[i]);
+    statuses.emplace_back(handled_type(types[i]) ? "received" : "ignored");
+  }
+  if (new_ids.empty())
     return out;
-  std::vector<std::string> statuses;
-  statuses.reserve(types.size());
-  for (const auto& type : types)
-    statuses.emplace_back(handled_type(type) ? "received" : "ignored");
-  for (const auto& id : ids)
-    out.emplace(id, stored_before{});
-  for (const auto& row :
-       tx.exec_prepared(insert_many_name, text_array(ids), text_array(types), text_array(payloads),
-                        bigint_array(created), text_array(statuses), not_handled))
+  for (const auto& row : tx.exec_prepared(insert_many_name, text_array(new_ids), text_array(new_types),
+                                          text_array(new_payloads), bigint_array(new_created),
+                                          text_array(statuses), not_handled))
     out[row[size{0}].as<std::string>()].inserted = true;
-  read_stored_before(tx, out);
+  read_stored_meanwhile(tx, out);
   return out;
 }
 
@@ -352,10 +375,16 @@ bool stored_settled(const json& event) {
   return well_formed(event) && !handled_type(event["type"].get<std::string>());
 }
 
+/// A well-formed event whose id is stored already: a redelivery, which
+/// writes nothing.
+bool known_event(const json& e, const known_events& known) {
+  return well_formed(e) && known.contains(e["id"].get<std::string>());
+}
+
 /// receive_many's work once the bodies are parsed (`events[i]` is
 /// `bodies[i]` parsed, or discarded when it is not JSON).
 std::vector<stripe_receipt> receive_parsed(pqxx::transaction_base& tx, const std::vector<std::string>& bodies,
-                                           const std::vector<json>& events) {
+                                           const std::vector<json>& events, const known_events& known) {
   std::vector<stripe_receipt> out(bodies.size());
   std::vector<std::string> ids, types, payloads;
   std::vector<int64_t> created;
@@ -375,7 +404,7 @@ std::vector<stripe_receipt> receive_parsed(pqxx::transaction_base& tx, const std
     payloads.push_back(bodies[i]);
     created.push_back(int_at(events[i], "created").value_or(0));
   }
-  auto stored = insert_events(tx, ids, types, payloads, created);
+  auto stored = insert_events(tx, known, ids, types, payloads, created);
   std::vector<std::string> settle_ids, statuses, details;
   std::vector<int64_t> invoices;
   for (size_t i = 0; i < bodies.size(); ++i) {
@@ -601,21 +630,78 @@ void prepare(pqxx::connection_base& conn) {
   conn.prepare(insert_many_name, insert_many_sql);
 }
 
-std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
-                                         const std::vector<std::string>& bodies) {
+namespace {
+
+/// Parses and receives a batch, `known` holding what some of its ids were
+/// stored as before it.
+std::vector<stripe_receipt> receive_bodies(pqxx::connection_base& conn,
+                                           const std::vector<std::string>& bodies,
+                                           const known_events& known) {
   std::vector<json> events;
   events.reserve(bodies.size());
   for (const auto& body : bodies)
     events.push_back(json::parse(body, nullptr, false));
-  if (std::all_of(events.begin(), events.end(), stored_settled)) {
-    // The INSERT is atomic on its own: no BEGIN/COMMIT round trips.
+  {
     pqxx::nontransaction tx{conn};
-    return receive_parsed(tx, bodies, events);
+    if (std::all_of(events.begin(), events.end(),
+                    [&](const json& e) { return stored_settled(e) || known_event(e, known); }))
+      return receive_parsed(tx, bodies, events, known); // at most one INSERT, atomic on its own
   }
   pqxx::work tx{conn};
-  auto out = receive_parsed(tx, bodies, events);
+  auto out = receive_parsed(tx, bodies, events, known);
   tx.commit();
   return out;
+}
+
+} // namespace
+
+std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn, const std::vector<std::string>& bodies,
+                                         batch_start start) {
+  if (start == batch_start::insert_first)
+    return receive_bodies(conn, bodies, {});
+  // Read first. A body whose top-level id is stored under that id is a
+  // redelivery (only a well-formed event is stored under its own id, and
+  // Stripe never sends two events with one id): it is answered from what
+  // was stored, without being parsed. The rest are received as above,
+  // knowing what the read found.
+  std::vector<std::optional<stripe_event_key>> keys;
+  std::vector<std::string> ids;
+  keys.reserve(bodies.size());
+  for (const auto& body : bodies)
+    if (keys.push_back(skim_key(body)); keys.back())
+      ids.push_back(keys.back()->id);
+  known_events known;
+  {
+    pqxx::nontransaction tx{conn};
+    known = read_stored(tx, ids);
+  }
+  std::vector<stripe_receipt> out(bodies.size());
+  std::vector<std::string> rest;
+  std::vector<size_t> rest_at;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    auto k = keys[i] ? known.find(keys[i]->id) : known.end();
+    if (k == known.end()) {
+      rest.push_back(bodies[i]);
+      rest_at.push_back(i);
+      continue;
+    }
+    out[i] = redelivered(k->second);
+    out[i].event_id = keys[i]->id;
+    out[i].type = keys[i]->type;
+  }
+  if (!rest.empty()) {
+    auto more = receive_bodies(conn, rest, known);
+    for (size_t j = 0; j < rest.size(); ++j)
+      out[rest_at[j]] = std::move(more[j]);
+  }
+  return out;
+}
+
+batch_start next_start(const std::vector<stripe_receipt>& last) {
+  auto redeliveries = std::count_if(last.begin(), last.end(),
+                                    [](const stripe_receipt& r) { return r.result == "duplicate"; });
+  return 2 * static_cast<size_t>(redeliveries) > last.size() ? batch_start::read_first
+                                                             : batch_start::insert_first;
 }
 
 stripe_receipt replay(pqxx::transaction_base& tx, const std::string& event_id) {

@@ -52,15 +52,31 @@ namespace stripe_events {
 /// Records and applies one verified delivery (the raw body as signed).
 stripe_receipt receive(pqxx::transaction_base& tx, const std::string& raw_body);
 
+/// How receive_many starts a batch: by inserting its events, or by reading
+/// which of their ids are stored already. Every answer is the same either
+/// way; only the statements differ. A batch of new events is one INSERT
+/// when inserted first and a read plus the INSERT when read first; a batch
+/// of redeliveries is one read when read first, and an INSERT that stores
+/// nothing plus the read when inserted first.
+enum class batch_start { insert_first, read_first };
+
 /// Records, applies and commits a batch of deliveries: one prepared INSERT
-/// for all (a read of what redelivered ids were stored as only when there
-/// are some), one settling UPDATE, and what applying each needs. Receipts
-/// come in the order of `raw_bodies`, each what `receive` would have
-/// answered had they come one after another. A batch of only well-formed
-/// events of types that change no invoice runs without BEGIN/COMMIT: its
-/// INSERT is atomic on its own.
+/// for the events not stored yet, one read of what the others were stored
+/// as (before the INSERT or after it, see batch_start), one settling
+/// UPDATE, and what applying each needs. Receipts come in the order of
+/// `raw_bodies`, each what `receive` would have answered had they come one
+/// after another. A batch with nothing to apply (redeliveries, and events
+/// of types that change no invoice) runs without BEGIN/COMMIT: its one
+/// INSERT, if any, is atomic on its own.
 std::vector<stripe_receipt> receive_many(pqxx::connection_base& conn,
-                                         const std::vector<std::string>& raw_bodies);
+                                         const std::vector<std::string>& raw_bodies,
+                                         batch_start start = batch_start::insert_first);
+
+/// The start the next batch on a connection is likely cheaper with, judged
+/// by the last one's receipts: read first after a batch of mostly
+/// redeliveries (they come in runs: Stripe retries a backlog, or another
+/// instance took the first deliveries), insert first otherwise.
+batch_start next_start(const std::vector<stripe_receipt>& last);
 
 /// The id and type of a well-formed Stripe event body (the same test
 /// `receive` applies), or none: a malformed body is never a known event.

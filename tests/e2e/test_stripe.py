@@ -333,6 +333,65 @@ class EffectsTest(unittest.TestCase):
         self.assertEqual((status, body["result"]), (200, "duplicate"))
 
 
+class ColdRedeliveryTest(unittest.TestCase):
+    """An instance that remembers no settled events (another instance took
+    the first deliveries, or it restarted) answers every redelivery from the
+    database. After a batch of mostly redeliveries a connection reads the
+    ids first and parses only the bodies it does not find; what each
+    delivery comes to must not depend on which way its batch went."""
+
+    def test_waves_of_redeliveries_mixed_with_new_events_answer_as_alone(self):
+        # One connection: every batch after the first mostly-duplicate one
+        # starts with the read.
+        cold = Service(pg.url, STRIPE_WEBHOOK_SECRET=NEW_SECRET, STRIPE_WEBHOOK_SETTLED_CACHE="0",
+                       DATABASE_POOL_SIZE="1", DATABASE_MAX_OVERFLOW="0", ACCESS_LOG="false").start()
+        try:
+            def burst(payloads):
+                headers = sign(payloads)
+
+                def one(ph):
+                    status, _, data = cold.request("POST", "/v1/webhooks/stripe", body=ph[0],
+                                                   headers={"Content-Type": "application/json",
+                                                            "Stripe-Signature": ph[1]})
+                    body = json.loads(data)
+                    return status, body.get("result") or body["error"]["code"]
+                with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+                    return list(pool.map(one, zip(payloads, headers)))
+
+            def database_calls():
+                return metric(cold, "db_query_duration_seconds_count", query="stripe.receive") or 0
+
+            invoices = [invoice() for _ in range(3)]
+            paid = [event("payment_intent.succeeded", intent(inv)) for inv in invoices]
+            ignored = [event("customer.created", {"id": "cus_cold_%d_%d" % (seq[0], i), "object": "customer"})
+                       for i in range(12)]
+            mismatch_inv = invoice(amount=7000)
+            mismatched = event("payment_intent.succeeded", intent(mismatch_inv, amount=70))
+            junk = json.dumps({"cold": True, "n": seq[0]})
+            first = paid + ignored + [mismatched, junk]
+            self.assertEqual(burst(first), [(200, "applied")] * 3 + [(200, "ignored")] * 12 +
+                             [(400, "payload_mismatch")] * 2)
+            later_invoices = [invoice() for _ in range(2)]
+            before = database_calls()
+            for wave in range(3):
+                fresh = event("payment_intent.succeeded", intent(later_invoices[wave])) if wave < 2 else None
+                payloads = first * 2 + ([fresh] if fresh else [])
+                answers = burst(payloads)
+                expected = ([(200, "duplicate")] * 15 + [(400, "payload_mismatch")] * 2) * 2
+                if fresh:
+                    expected.append((200, "applied"))
+                self.assertEqual(answers, expected, "wave %d" % wave)
+            self.assertGreater(database_calls(), before)  # nothing was answered from memory
+            self.assertEqual([invoice_status(inv) for inv in invoices + later_invoices], ["paid"] * 5)
+            self.assertEqual(invoice_status(mismatch_inv), "open")
+            ids = ",".join("'%s'" % json.loads(p)["id"] for p in paid + ignored + [mismatched])
+            self.assertEqual(q("SELECT count(*) FROM stripe_events WHERE id IN (%s)" % ids), "16")
+            self.assertEqual(q("SELECT status FROM stripe_events WHERE id = '%s'" % json.loads(mismatched)["id"]),
+                             "payload_mismatch")
+        finally:
+            cold.stop()
+
+
 class FakeStripeApi(http.server.BaseHTTPRequestHandler):
     pages = {}  # starting_after ("" for the first page) -> (events, has_more)
     requests = []
