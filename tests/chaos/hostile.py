@@ -319,17 +319,16 @@ def auth_timing(report, quick):
     try:
         # The lockout would answer 429 before comparing anything: lift it for the measurement.
         svc = Service(pg.url, ACCESS_LOG="false", METRICS_TOKEN=token, ADMIN_AUTH_MAX_FAILURES="10000").start()
-        rounds = 300 if quick else 2000  # 4 kinds; the admin misses stay under the 10,000 lockout
+        # 4 kinds; the admin misses of up to 3 measurements stay under the 10,000 lockout
+        rounds = 300 if quick else 1600
         far = "Bearer " + "z" * len(token)            # differs at the first character
         near = "Bearer " + token[:-1] + "z"           # differs at the last
         admin_far = "Basic " + base64.b64encode(("oncall:" + "z" * len(ADMIN_PASSWORD)).encode()).decode()
         admin_near = "Basic " + base64.b64encode(("oncall:" + ADMIN_PASSWORD[:-1] + "z").encode()).decode()
-        conn = socket.create_connection(("127.0.0.1", svc.port))
-        samples = {"far": [], "near": [], "admin_far": [], "admin_near": []}
         headers = {"far": ("/metrics", far), "near": ("/metrics", near),
                    "admin_far": ("/v1/admin/supervisor", admin_far), "admin_near": ("/v1/admin/supervisor", admin_near)}
 
-        def one(path, value):
+        def one(conn, path, value):
             raw = ("GET %s HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n\r\n" % (path, value)).encode()
             t0 = time.perf_counter_ns()
             conn.sendall(raw)
@@ -343,22 +342,39 @@ def auth_timing(report, quick):
             return time.perf_counter_ns() - t0, int(head.split()[1])
 
         statuses = set()
-        for i in range(rounds):
-            # Interleaved, so drift on a shared machine hits every kind alike.
-            for kind in (("far", "near", "admin_far", "admin_near") if i % 2 else
-                         ("near", "far", "admin_near", "admin_far")):
-                ns, status = one(*headers[kind])
-                samples[kind].append(ns)
-                statuses.add(status)
-        conn.close()
-        med = {k: statistics.median(v) / 1000 for k, v in samples.items()}
+
+        def measure():
+            """Median µs per kind over `rounds` interleaved requests of each."""
+            samples = {kind: [] for kind in headers}
+            conn = socket.create_connection(("127.0.0.1", svc.port))
+            for i in range(rounds):
+                # Interleaved, so drift on a shared machine hits every kind alike.
+                for kind in (("far", "near", "admin_far", "admin_near") if i % 2 else
+                             ("near", "far", "admin_near", "admin_far")):
+                    ns, status = one(conn, *headers[kind])
+                    samples[kind].append(ns)
+                    statuses.add(status)
+            conn.close()
+            return {k: statistics.median(v) / 1000 for k, v in samples.items()}
+
+        # A leak shows in every measurement; a stall of a loaded host moves
+        # one. So a measurement outside the band is taken again, at most
+        # twice, and every one taken is reported.
+        def in_band(m):
+            return 0.9 <= m["near"] / m["far"] <= 1.1 and 0.9 <= m["admin_near"] / m["admin_far"] <= 1.1
+        taken = [measure()]
+        while not in_band(taken[-1]) and len(taken) < 3:
+            taken.append(measure())
+        med = taken[-1]
         metrics_ratio = med["near"] / med["far"]
         admin_ratio = med["admin_near"] / med["admin_far"]
         what = "%d interleaved requests per kind on one keep-alive connection" % rounds
+        earlier = "" if len(taken) == 1 else "; measured %d times, the earlier ratios %s" % (len(taken), ", ".join(
+            "%.3f×/%.3f×" % (m["near"] / m["far"], m["admin_near"] / m["admin_far"]) for m in taken[:-1]))
         report.check(scenario, what, "METRICS_TOKEN: a near miss is not slower than a far miss (ratio 0.9–1.1)",
                      0.9 <= metrics_ratio <= 1.1 and statuses == {401},
-                     "median %.1f µs (last char wrong) vs %.1f µs (first char wrong): %.3f×; answers %s" % (
-                         med["near"], med["far"], metrics_ratio, sorted(statuses)))
+                     "median %.1f µs (last char wrong) vs %.1f µs (first char wrong): %.3f×; answers %s%s" % (
+                         med["near"], med["far"], metrics_ratio, sorted(statuses), earlier))
         report.check(scenario, what, "admin Basic password: the same (ratio 0.9–1.1)",
                      0.9 <= admin_ratio <= 1.1 and 429 not in statuses,
                      "median %.1f µs vs %.1f µs: %.3f×" % (med["admin_near"], med["admin_far"], admin_ratio))
@@ -368,7 +384,8 @@ def auth_timing(report, quick):
             "the admin password with OpenSSL's `CRYPTO_memcmp`, and API keys by the SHA-256 of the key (a hash "
             "lookup, whose time does not depend on how much of the key is right). What this can show is bounded "
             "by loopback noise: a difference far below a microsecond would not be visible; the figures say "
-            "the medians agree to the percent shown."))
+            "the medians agree to the percent shown. A measurement outside the band is taken again, at most "
+            "twice: a leak shows in each one, a stall of a loaded host in one; every ratio taken is reported."))
     finally:
         if svc:
             svc.stop()
