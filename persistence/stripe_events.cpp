@@ -307,20 +307,6 @@ known_events read_stored(pqxx::transaction_base& tx, const std::vector<std::stri
   return out;
 }
 
-/// Reads what the ids the INSERT did not store were stored as, for those
-/// not read before it: all of them when the batch started with the INSERT,
-/// else the ones a concurrent batch stored after the first read. A new
-/// statement, so it sees what that batch committed while the INSERT waited
-/// for it (a concurrent redelivery of a refused event stays refused).
-void read_stored_meanwhile(pqxx::transaction_base& tx, std::map<std::string, stored_before>& stored) {
-  std::vector<std::string> raced;
-  for (const auto& [id, s] : stored)
-    if (!s.inserted && !s.prior)
-      raced.push_back(id);
-  for (auto& [id, prior] : read_stored(tx, raced))
-    stored[id].prior = std::move(prior);
-}
-
 /// Records the ids of a batch not in `known` (what was stored before it,
 /// read first) and says for each id whether it was stored now or what it
 /// was stored as.
@@ -350,7 +336,17 @@ std::map<std::string, stored_before> insert_events(pqxx::transaction_base& tx, c
                                           text_array(new_payloads), bigint_array(new_created),
                                           text_array(statuses), not_handled))
     out[row[size{0}].as<std::string>()].inserted = true;
-  read_stored_meanwhile(tx, out);
+  // An id the read before found absent but the INSERT did not store was
+  // stored by a concurrent batch meanwhile (or, inserting first, by any
+  // earlier delivery). A new statement, so it sees what that batch
+  // committed while the INSERT waited for it (a concurrent redelivery of a
+  // refused event stays refused).
+  std::vector<std::string> not_stored;
+  for (const auto& id : new_ids)
+    if (!out[id].inserted)
+      not_stored.push_back(id);
+  for (auto& [id, prior] : read_stored(tx, not_stored))
+    out[id].prior = std::move(prior);
   return out;
 }
 

@@ -53,11 +53,12 @@ def sign(payloads, secret=NEW_SECRET, timestamp=None):
     return json.loads(out.stdout)
 
 
-def deliver(payload, header):
+def deliver(payload, header, service=None):
     headers = {"Content-Type": "application/json"}
     if header is not None:
         headers["Stripe-Signature"] = header
-    status, res_headers, data = svc.request("POST", "/v1/webhooks/stripe", body=payload, headers=headers)
+    status, res_headers, data = (service or svc).request("POST", "/v1/webhooks/stripe", body=payload,
+                                                         headers=headers)
     return status, res_headers, (json.loads(data) if data else None)
 
 
@@ -350,10 +351,7 @@ class ColdRedeliveryTest(unittest.TestCase):
                 headers = sign(payloads)
 
                 def one(ph):
-                    status, _, data = cold.request("POST", "/v1/webhooks/stripe", body=ph[0],
-                                                   headers={"Content-Type": "application/json",
-                                                            "Stripe-Signature": ph[1]})
-                    body = json.loads(data)
+                    status, _, body = deliver(*ph, service=cold)
                     return status, body.get("result") or body["error"]["code"]
                 with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
                     return list(pool.map(one, zip(payloads, headers)))
