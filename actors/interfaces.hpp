@@ -123,7 +123,6 @@ using email_actor =
 
 // Stripe webhooks (handled by `stripe_store` on pooled connections, and the
 // `stripe_webhook` actor in front of them).
-using stripe_rx_atom = caf::atom_constant<caf::atom("stripe_rx")>;
 using stripe_replay_atom = caf::atom_constant<caf::atom("stripe_rp")>;
 using stripe_list_atom = caf::atom_constant<caf::atom("stripe_ls")>;
 using stripe_rx_batch_atom = caf::atom_constant<caf::atom("stripe_rxb")>;
@@ -211,7 +210,6 @@ typename Inspector::result_type inspect(Inspector& f, db_call& x) {
 ///   (circuit_set_atom, circuit_override)   state "" clears the override
 ///
 /// Stripe payloads (handled by `stripe_store`):
-///   (stripe_rx_atom, std::string raw_body)      -> stripe_receipt (one transaction)
 ///   (stripe_rx_batch_atom, std::vector<std::string> raw_bodies) -> stripe_batch_result
 ///       (one transaction and one commit for all; if one fails, each alone)
 ///   (stripe_replay_atom, std::string event_id)  -> stripe_receipt; unknown: not_found

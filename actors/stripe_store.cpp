@@ -70,15 +70,6 @@ caf::behavior stripe_store(pqxx::connection_base& conn) {
   // made again with each new connection, and so is the guess).
   auto start = std::make_shared<persistence::stripe_events::batch_start>();
   return {
-      [c](stripe_rx_atom, const std::string& body) {
-        // Serializable is not needed: the event id's primary key makes
-        // concurrent deliveries of one event queue behind each other, and
-        // the invoice row is locked (FOR UPDATE) by whoever applies it.
-        pqxx::work tx{*c};
-        auto r = persistence::stripe_events::receive(tx, body);
-        tx.commit();
-        return r;
-      },
       [c, start](stripe_rx_batch_atom, const std::vector<std::string>& bodies) {
         return receive_batch(*c, bodies, *start);
       },
