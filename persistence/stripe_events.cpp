@@ -643,6 +643,9 @@ std::vector<stripe_receipt> receive_bodies(pqxx::connection_base& conn,
                     [&](const json& e) { return stored_settled(e) || known_event(e, known); }))
       return receive_parsed(tx, bodies, events, known); // at most one INSERT, atomic on its own
   }
+  // Read committed is enough: the event id's primary key queues concurrent
+  // deliveries of one event behind each other, and whoever applies an event
+  // locks its invoice row (FOR UPDATE).
   pqxx::work tx{conn};
   auto out = receive_parsed(tx, bodies, events, known);
   tx.commit();
