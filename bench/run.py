@@ -552,9 +552,10 @@ class Bench:
         messages = 2_000_000 if self.quick else 10_000_000
         calls = 300_000 if self.quick else 1_000_000
 
-        def caf(target, senders=1, mode="fanin", count=messages, address="none", **env):
+        def caf(target, senders=1, mode="fanin", count=messages, address="none", element="pooled", **env):
             out = run([BIN, "bench", "mailbox", "--target", target, "--mode", mode, "--senders", str(senders),
-                       "--messages", str(count), "--address", address], env=self.env(**env), timeout=600)
+                       "--messages", str(count), "--address", address, "--element", element],
+                      env=self.env(**env), timeout=600)
             rate = float(re.search(r"(?:msgs|calls)_per_sec=([\d.]+)", out).group(1))
             hw = re.search(r"mailbox_high_water=(\S+)", out).group(1)
             return {"rps": rate, "high_water": hw}
@@ -570,17 +571,22 @@ class Bench:
                     "Erlang/OTP": lambda: erlang(senders)}
             if senders == 2:
                 runs["supervised, --address self"] = lambda: caf("supervised", senders, address="self")
+                runs["supervised, --element caf"] = lambda: caf("supervised", senders, element="caf")
             res = self.rounds_of(runs)
             ratios = [("bare CAF", 0.8)] + ([("Erlang/OTP", 1.0)] if senders == 2 else [])
             self.report.table(
                 f"Mailbox fan-in, {senders} sender{'s' if senders > 1 else ''} → one actor, {messages:,} messages",
                 "The supervised target is what the service runs: started by the supervisor, heartbeating, its "
                 "mailbox counted, its processing time observed in a histogram. The bare target is a plain CAF "
-                "actor on the same scheduler; Erlang's is `bench/baselines/mailbox.escript`. Messages carry no "
-                "sender address, as Erlang's `Pid ! Msg` does not; with `--address self` each also holds a "
-                "counted reference to its sender (what `send` does; no target).",
+                "actor on the same scheduler; Erlang's is `bench/baselines/mailbox.escript`. Each sender is a job "
+                "on the same scheduler that sends one turn's worth of messages (`scheduler.max-throughput`) each "
+                "time it runs, as an Erlang process yields when its reductions run out. Messages carry no "
+                "sender address, as Erlang's `Pid ! Msg` does not, and their mailbox elements come from a block "
+                "pool (`supervision/pooled_message.hpp`). With `--address self` each also holds a counted "
+                "reference to its sender (what `send` does); with `--element caf` it is a plain CAF message, "
+                "allocated with `new` on the sender's core and freed on the sink's (neither has a target).",
                 f"clean-service bench mailbox --target supervised|bare --senders {senders} --messages {messages}"
-                f"{' [--address self]' if senders == 2 else ''}\n"
+                f"{' [--address self] [--element caf]' if senders == 2 else ''}\n"
                 f"escript bench/baselines/mailbox.escript fanin {senders} {messages}", res, unit="msgs/s",
                 ratio_to=ratios)
             hw = [r["high_water"] for r in res["supervised"]]

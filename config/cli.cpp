@@ -121,14 +121,17 @@ invocation parse_bench(const std::vector<std::string>& args) {
       b.target = value;
     else if (flag == "--address" && (value == "none" || value == "self"))
       b.address = value;
+    else if (flag == "--element" && (value == "pooled" || value == "caf"))
+      b.element = value;
     else if (flag == "--senders" && parse_count(value, 1, 64, n))
       b.senders = static_cast<int>(n);
     else if (flag == "--messages" && parse_count(value, 1, 1'000'000'000, n))
       b.messages = n;
     else
-      return {command::usage_error, "bench mailbox: bad " + flag + " '" + value +
-                                        "' (--mode fanin|call, --target supervised|bare, --senders 1-64, "
-                                        "--messages 1-1000000000, --address none|self)"};
+      return {command::usage_error,
+              "bench mailbox: bad " + flag + " '" + value +
+                  "' (--mode fanin|call, --target supervised|bare, --senders 1-64, "
+                  "--messages 1-1000000000, --address none|self, --element pooled|caf)"};
   }
   return inv;
 }
@@ -204,11 +207,12 @@ Commands:
   api-keys list      list API keys (id, name, prefix, created, last used, revoked)
   api-keys revoke ID revoke a key (cached verifications expire within API_KEY_CACHE_SECONDS)
   bench mailbox [--mode fanin|call] [--target supervised|bare] [--senders N] [--messages N]
-                [--address none|self]
+                [--address none|self] [--element pooled|caf]
                      stress the actor system: N senders -> one actor (fanin, default 2 senders,
                      10M messages) or request/response round trips (call); prints msgs/s and
                      the mailbox high-water mark. Fan-in messages carry no sender address
-                     (none, like Erlang's `!`) unless --address self
+                     (none, like Erlang's `!`) unless --address self; their mailbox elements
+                     come from a block pool unless --element caf (CAF's new/delete)
   --check COMMAND... say whether COMMAND (and its job name) would be accepted, without
                      running it or reading the environment; exit 0 if so, 2 if not
   --help             show this text

@@ -34,6 +34,9 @@ struct bench_options {
   /// Whether fan-in messages carry their sender's address ("self", as
   /// `send` does) or none ("none", as `anon_send` and Erlang's `!`).
   std::string address = "none";
+  /// Where fan-in mailbox elements come from: a block pool ("pooled") or
+  /// CAF's `new`/`delete` of a plain (atom, integer) message ("caf").
+  std::string element = "pooled";
 };
 
 /// What the command line asked for; `error` explains a usage_error.

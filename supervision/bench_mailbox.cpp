@@ -9,19 +9,40 @@
 #include "supervision/actor_config.hpp"
 #include "supervision/actor_metrics.hpp"
 #include "supervision/application.hpp"
+#include "supervision/pooled_message.hpp"
 #include "supervision/supervisor.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/resumable.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
+namespace clean::supervision::bench {
+
+/// The fan-in message: what `Pid ! {msg, N}` is in the Erlang baseline.
+/// Its mailbox elements come from a block pool (supervision/pooled_message.hpp).
+struct fanin_msg {
+  uint64_t left;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fanin_msg& x) {
+  return f(caf::meta::type_name("fanin_msg"), x.left);
+}
+
+} // namespace clean::supervision::bench
+
+CLEAN_POOLED_MESSAGE(clean::supervision::bench::fanin_msg);
+
 namespace clean::supervision {
 
 namespace {
+
+using bench::fanin_msg;
 
 using bench_msg_atom = caf::atom_constant<caf::atom("bm_msg")>;
 using bench_echo_atom = caf::atom_constant<caf::atom("bm_echo")>;
@@ -50,6 +71,16 @@ void sample_depth(Self* self) {
 }
 
 template <class Self>
+void count_one(Self* self) {
+  auto& st = self->state;
+  // Sampling every 256th message keeps the probe off the hot path.
+  if ((++st.seen & 255) == 0)
+    sample_depth(self);
+  if (st.seen == st.expected)
+    self->send(st.done_to, bench_done_atom::value, st.high_water);
+}
+
+template <class Self>
 caf::behavior sink_behavior(Self* self) {
   return {
       [self](bench_setup_atom, uint64_t expected, caf::actor done_to) {
@@ -59,14 +90,8 @@ caf::behavior sink_behavior(Self* self) {
         self->state.done_to = std::move(done_to);
         return bench_ready_atom::value;
       },
-      [self](bench_msg_atom, uint64_t) {
-        auto& st = self->state;
-        // Sampling every 256th message keeps the probe off the hot path.
-        if ((++st.seen & 255) == 0)
-          sample_depth(self);
-        if (st.seen == st.expected)
-          self->send(st.done_to, bench_done_atom::value, st.high_water);
-      },
+      [self](fanin_msg) { count_one(self); },
+      [self](bench_msg_atom, uint64_t) { count_one(self); },
       [](bench_echo_atom, uint64_t x) { return x; },
       [self](beat_atom) { beat(self, self->state.supervision); },
   };
@@ -86,28 +111,45 @@ caf::behavior bare_sink(bare_sink_pointer self) {
   return sink_behavior(self);
 }
 
-/// Sends `count` messages in slices, yielding between them so senders and
-/// the sink share the scheduler as actors do in the service. Without an
-/// address a message is what Erlang's `Pid ! Msg` sends; with one, each
-/// message also holds a reference to its sender, counted up here and down
-/// on the sink's thread (one contended cache line per message).
-caf::behavior sender(caf::event_based_actor* self, caf::actor sink, uint64_t count, bool with_address) {
-  self->send(self, bench_next_atom::value, count);
-  return {
-      [self, sink, with_address](bench_next_atom, uint64_t left) {
-        auto slice = std::min<uint64_t>(left, 1024);
-        auto* dest = caf::actor_cast<caf::abstract_actor*>(sink);
-        auto from = with_address ? self->ctrl() : nullptr;
-        for (uint64_t i = 0; i < slice; ++i)
-          dest->eq_impl(caf::make_message_id(), caf::strong_actor_ptr{from}, self->context(),
-                        bench_msg_atom::value, left - i);
-        if (left > slice)
-          self->send(self, bench_next_atom::value, left - slice);
-        else
-          self->quit();
-      },
-  };
-}
+/// One sender: a job on the actor system's scheduler that sends one turn's
+/// worth of messages (`scheduler.max-throughput`, what the sink may handle
+/// before it yields its worker) each time it runs, then goes to the back of
+/// the queue, as an Erlang process yields when its reductions run out. An
+/// actor sending to itself to continue would not yield: the next slice is
+/// handled in the same turn, so every sender turn would send a hundred
+/// times what the sink's turn takes in, and the whole run would pile up in
+/// the mailbox before the sink got going. Without an address a message is
+/// what Erlang's `Pid ! Msg` sends; with one, each message also holds a
+/// counted reference to the sender, taken here and dropped on the sink's
+/// thread (one contended cache line per message).
+class sender_job final : public caf::resumable, public caf::ref_counted {
+public:
+  sender_job(caf::actor sink, uint64_t count, caf::strong_actor_ptr from, bool pooled) :
+      sink_(std::move(sink)), left_(count), from_(std::move(from)), pooled_(pooled) {}
+
+  subtype_t subtype() const override { return function_object; }
+
+  resume_result resume(caf::execution_unit* ctx, size_t max_throughput) override {
+    auto* dest = caf::actor_cast<caf::abstract_actor*>(sink_);
+    auto slice = std::min<uint64_t>(left_, std::max<size_t>(1, max_throughput));
+    for (uint64_t i = 0; i < slice; ++i, --left_) {
+      if (pooled_)
+        dest->eq_impl(caf::make_message_id(), from_, ctx, fanin_msg{left_});
+      else
+        dest->eq_impl(caf::make_message_id(), from_, ctx, bench_msg_atom::value, left_);
+    }
+    return left_ > 0 ? resume_later : done;
+  }
+
+  void intrusive_ptr_add_ref_impl() override { ref(); }
+  void intrusive_ptr_release_impl() override { deref(); }
+
+private:
+  caf::actor sink_;
+  uint64_t left_;
+  caf::strong_actor_ptr from_;
+  bool pooled_;
+};
 
 struct caller_state {
   caller_state() = default;
@@ -181,19 +223,25 @@ int bench_mailbox(const config::settings& settings, const config::bench_options&
         .receive([](bench_ready_atom) {}, [](caf::error&) {});
   auto start = std::chrono::steady_clock::now();
   if (fanin)
-    for (int i = 0; i < options.senders; ++i)
-      sys.spawn(sender, target, per_sender, options.address == "self");
+    for (int i = 0; i < options.senders; ++i) {
+      auto from = options.address == "self" ? self->ctrl() : nullptr;
+      // The scheduler takes over the reference `make_counted` hands out.
+      sys.scheduler().enqueue(caf::make_counted<sender_job>(target, per_sender, caf::strong_actor_ptr{from},
+                                                            options.element == "pooled")
+                                  .release());
+    }
   else
     sys.spawn(caller, target, total, caf::actor{self});
   int64_t high_water = 0;
   self->receive([&](bench_done_atom, int64_t hw) { high_water = hw; });
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "target=%s mode=%s senders=%d address=%s messages=%llu seconds=%.3f %s=%.0f mailbox_high_water=%s\n",
-      options.target.c_str(), options.mode.c_str(), fanin ? options.senders : 1,
-      fanin ? options.address.c_str() : "self", static_cast<unsigned long long>(total), seconds,
-      fanin ? "msgs_per_sec" : "calls_per_sec", static_cast<double>(total) / seconds,
-      options.target == "bare" ? "n/a" : std::to_string(high_water).c_str());
+  std::printf("target=%s mode=%s senders=%d address=%s element=%s messages=%llu seconds=%.3f %s=%.0f "
+              "mailbox_high_water=%s\n",
+              options.target.c_str(), options.mode.c_str(), fanin ? options.senders : 1,
+              fanin ? options.address.c_str() : "self", fanin ? options.element.c_str() : "caf",
+              static_cast<unsigned long long>(total), seconds, fanin ? "msgs_per_sec" : "calls_per_sec",
+              static_cast<double>(total) / seconds,
+              options.target == "bare" ? "n/a" : std::to_string(high_water).c_str());
   std::fflush(stdout);
   self->send_exit(supervisor_handle ? supervisor_handle : target, caf::exit_reason::user_shutdown);
   return 0;

@@ -104,6 +104,8 @@ CAF_TEST(bench mailbox) {
   CAF_CHECK_EQUAL(b.bench.senders, 2);
   CAF_CHECK_EQUAL(b.bench.address, "none");
   CAF_CHECK_EQUAL(call({"bench", "mailbox", "--address", "self"}).bench.address, "self");
+  CAF_CHECK_EQUAL(b.bench.element, "pooled");
+  CAF_CHECK_EQUAL(call({"bench", "mailbox", "--element", "caf"}).bench.element, "caf");
   auto c = call(
       {"bench", "mailbox", "--mode", "call", "--target", "bare", "--messages", "1000", "--senders", "4"});
   CAF_CHECK(c.cmd == command::bench_mailbox);
@@ -117,6 +119,7 @@ CAF_TEST(bench mailbox) {
                                                          {"bench", "mailbox", "--senders", "-3"},
                                                          {"bench", "mailbox", "--messages"},
                                                          {"bench", "mailbox", "--mode", "fanout"},
-                                                         {"bench", "mailbox", "--address", "sender"}})
+                                                         {"bench", "mailbox", "--address", "sender"},
+                                                         {"bench", "mailbox", "--element", "malloc"}})
     CAF_CHECK(call(args).cmd == command::usage_error);
 }
